@@ -1,0 +1,559 @@
+//! The batching writer: the live path hands page views, events, visits, identifies and message
+//! statuses to a bounded queue and never waits on the database; one task writes them in batches
+//! (multi-row inserts, one transaction per batch), flushing on size or after a short interval,
+//! and drains the queue on shutdown.
+//!
+//! Policy when the queue is full: the producer (a visitor socket) waits up to
+//! `PUSHBACK_TIMEOUT` for room, which stops it reading further frames (the browser keeps them);
+//! past that the record is refused, counted in `lookout_writer_dropped_total`, and the socket is
+//! told to back off. When the database is unavailable the task keeps the batch and retries with
+//! back-off, so accepted records are never dropped while the process lives.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Arguments};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Backend, Db};
+
+pub const PUSHBACK_TIMEOUT: Duration = Duration::from_secs(2);
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct PageviewRow {
+    pub site_id: String,
+    pub visitor_id: String,
+    pub session_id: String,
+    pub tab_id: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub site_id: String,
+    pub visitor_id: String,
+    pub session_id: String,
+    pub tab_id: String,
+    pub name: String,
+    pub props: String,
+    pub url: Option<String>,
+    pub at: i64,
+}
+
+/// A socket's hello: makes sure the visitor and session rows exist and records the device.
+#[derive(Debug, Clone)]
+pub struct VisitRow {
+    pub site_id: String,
+    pub visitor_id: String,
+    pub session_id: String,
+    pub referrer: Option<String>,
+    pub device: Option<String>,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentifyRow {
+    pub site_id: String,
+    pub visitor_id: String,
+    pub user_id: Option<String>,
+    /// A JSON object merged into the stored traits.
+    pub traits: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    pub message_id: String,
+    pub site_id: String,
+    pub visitor_id: String,
+    pub tab_id: String,
+    pub status: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub message_id: String,
+    pub site_id: String,
+    /// The target as JSON, e.g. `{"visitor":"V"}`.
+    pub target: String,
+    /// The message content as JSON.
+    pub payload: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub sent_by: Option<String>,
+}
+
+/// A message kept for a visitor who was offline when it was sent.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    pub site_id: String,
+    pub visitor_id: String,
+    pub message_id: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Record {
+    Message(MessageRow),
+    Pending(PendingRow),
+    Pageview(PageviewRow),
+    Event(EventRow),
+    Visit(VisitRow),
+    Identify(IdentifyRow),
+    Status(StatusRow),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the writer queue is full")]
+    Full,
+    #[error("the writer has stopped")]
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Record>,
+}
+
+impl WriterHandle {
+    /// Queues a record; waits a bounded time for room when the queue is full (see module docs).
+    pub async fn submit(&self, record: Record) -> Result<(), SubmitError> {
+        match self.tx.try_send(record) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                metrics::counter!("lookout_writer_pushback_total").increment(1);
+                match self.tx.send_timeout(record, PUSHBACK_TIMEOUT).await {
+                    Ok(()) => Ok(()),
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                        metrics::counter!("lookout_writer_dropped_total").increment(1);
+                        Err(SubmitError::Full)
+                    }
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(SubmitError::Closed),
+                }
+            }
+        }
+    }
+
+    /// Rows waiting in the queue.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+pub struct WriterConfig {
+    pub capacity: usize,
+    pub batch: usize,
+    pub flush_interval: Duration,
+}
+
+/// Starts the writer task. It runs until `stop` is cancelled, then drains what is queued.
+pub fn spawn(
+    db: Db,
+    config: WriterConfig,
+    stop: CancellationToken,
+) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(config.capacity.max(1));
+    let handle = WriterHandle { tx };
+    let depth_handle = handle.clone();
+    let task = tokio::spawn(run(db, config, rx, stop, depth_handle));
+    (handle, task)
+}
+
+async fn run(
+    db: Db,
+    config: WriterConfig,
+    mut rx: mpsc::Receiver<Record>,
+    stop: CancellationToken,
+    handle: WriterHandle,
+) {
+    let max = config.batch.max(1);
+    let mut batch: Vec<Record> = Vec::with_capacity(max);
+    loop {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, max) => {
+                if n == 0 { break; }
+            }
+            _ = stop.cancelled() => break,
+        }
+        // Give a small batch a short while to grow, unless it is already full.
+        let deadline = tokio::time::Instant::now() + config.flush_interval;
+        while batch.len() < max {
+            let room = max - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => { if n == 0 { break; } }
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stop.cancelled() => break,
+            }
+        }
+        metrics::gauge!("lookout_writer_queue_depth").set(handle.depth() as f64);
+        flush_with_retry(&db, &mut batch, &stop).await;
+    }
+    // Shutdown: take everything still queued, then stop.
+    rx.close();
+    while rx.recv_many(&mut batch, max).await > 0 {
+        if batch.len() >= max {
+            flush_with_retry(&db, &mut batch, &stop).await;
+        }
+    }
+    flush_with_retry(&db, &mut batch, &stop).await;
+    metrics::gauge!("lookout_writer_queue_depth").set(0.0);
+    tracing::info!("writer drained");
+}
+
+/// Writes the batch, retrying with back-off while the database fails. After shutdown began it
+/// gives up after a bounded time so that the process can exit.
+async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationToken) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(100);
+    let mut shutdown_deadline: Option<Instant> = None;
+    loop {
+        let started = Instant::now();
+        match write_batch(db, batch).await {
+            Ok(()) => {
+                metrics::counter!("lookout_writer_batches_total").increment(1);
+                metrics::counter!("lookout_writer_rows_total").increment(batch.len() as u64);
+                metrics::histogram!("lookout_writer_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                let now = super::now_ms();
+                for r in batch.iter() {
+                    if let Record::Pageview(p) = r {
+                        metrics::histogram!("lookout_writer_commit_latency_seconds")
+                            .record((now - p.at).max(0) as f64 / 1000.0);
+                    }
+                }
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                metrics::counter!("lookout_writer_errors_total").increment(1);
+                tracing::warn!(error = %e, rows = batch.len(), retry_in = ?delay, "writing a batch failed");
+                if stop.is_cancelled() {
+                    let deadline =
+                        *shutdown_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
+                    if Instant::now() >= deadline {
+                        tracing::error!(rows = batch.len(), "giving up on a batch at shutdown");
+                        metrics::counter!("lookout_writer_lost_total").increment(batch.len() as u64);
+                        batch.clear();
+                        return;
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct VisitorUpsert {
+    first_seen: i64,
+    last_seen: i64,
+    device: Option<String>,
+    browser: Option<String>,
+    os: Option<String>,
+    user_id: Option<String>,
+    traits: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Default)]
+struct SessionUpsert {
+    visitor_id: String,
+    started_at: i64,
+    last_seen: i64,
+    pageviews: i64,
+    referrer: Option<String>,
+}
+
+async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
+    // Coalesce visitor and session updates: one row per key per batch (Postgres refuses to
+    // touch a row twice in one INSERT … ON CONFLICT).
+    let mut visitors: HashMap<(&str, &str), VisitorUpsert> = HashMap::new();
+    let mut sessions: HashMap<(&str, &str), SessionUpsert> = HashMap::new();
+    let mut pageviews = Vec::new();
+    let mut events = Vec::new();
+    let mut statuses = Vec::new();
+    let mut messages = Vec::new();
+    let mut pending = Vec::new();
+
+    for r in batch {
+        match r {
+            Record::Pageview(p) => {
+                touch_visitor(&mut visitors, &p.site_id, &p.visitor_id, p.at);
+                let s = touch_session(&mut sessions, &p.site_id, &p.session_id, &p.visitor_id, p.at);
+                s.pageviews += 1;
+                if s.referrer.is_none() {
+                    s.referrer.clone_from(&p.referrer);
+                }
+                pageviews.push(p);
+            }
+            Record::Event(e) => {
+                touch_visitor(&mut visitors, &e.site_id, &e.visitor_id, e.at);
+                touch_session(&mut sessions, &e.site_id, &e.session_id, &e.visitor_id, e.at);
+                events.push(e);
+            }
+            Record::Visit(v) => {
+                let u = touch_visitor(&mut visitors, &v.site_id, &v.visitor_id, v.at);
+                u.device.clone_from(&v.device);
+                u.browser.clone_from(&v.browser);
+                u.os.clone_from(&v.os);
+                let s = touch_session(&mut sessions, &v.site_id, &v.session_id, &v.visitor_id, v.at);
+                if s.referrer.is_none() {
+                    s.referrer.clone_from(&v.referrer);
+                }
+            }
+            Record::Identify(i) => {
+                let u = touch_visitor(&mut visitors, &i.site_id, &i.visitor_id, i.at);
+                if i.user_id.is_some() {
+                    u.user_id.clone_from(&i.user_id);
+                }
+                if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&i.traits) {
+                    u.traits.extend(map);
+                }
+            }
+            Record::Status(s) => statuses.push(s),
+            Record::Message(m) => messages.push(m),
+            Record::Pending(p) => pending.push(p),
+        }
+    }
+
+    let mut tx = db.pool().begin().await?;
+
+    // Messages first: statuses and pending rows refer to them.
+    for m in messages {
+        sqlx::query(
+            "insert into message (message_id, site_id, target, payload, created_at, expires_at, sent_by) \
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict (message_id) do nothing",
+        )
+        .bind(m.message_id.as_str())
+        .bind(m.site_id.as_str())
+        .bind(m.target.as_str())
+        .bind(m.payload.as_str())
+        .bind(m.created_at)
+        .bind(m.expires_at)
+        .bind(m.sent_by.as_deref())
+        .execute(&mut *tx)
+        .await?;
+    }
+    for p in pending {
+        sqlx::query(
+            "insert into pending_message (site_id, visitor_id, message_id, expires_at) values ($1, $2, $3, $4) \
+             on conflict (site_id, visitor_id, message_id) do nothing",
+        )
+        .bind(p.site_id.as_str())
+        .bind(p.visitor_id.as_str())
+        .bind(p.message_id.as_str())
+        .bind(p.expires_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let visitor_rows: Vec<_> = visitors.into_iter().collect();
+    for chunk in visitor_rows.chunks(ROWS_PER_STATEMENT) {
+        let merge_traits = match db.backend() {
+            Backend::Sqlite => "json_patch(visitor.traits, excluded.traits)",
+            Backend::Postgres => "(visitor.traits::jsonb || excluded.traits::jsonb)::text",
+        };
+        let sql = format!(
+            "insert into visitor (site_id, visitor_id, first_seen, last_seen, device, browser, os, user_id, traits) values {} \
+             on conflict (site_id, visitor_id) do update set \
+             last_seen = case when excluded.last_seen > visitor.last_seen then excluded.last_seen else visitor.last_seen end, \
+             first_seen = case when excluded.first_seen < visitor.first_seen then excluded.first_seen else visitor.first_seen end, \
+             device = coalesce(excluded.device, visitor.device), \
+             browser = coalesce(excluded.browser, visitor.browser), \
+             os = coalesce(excluded.os, visitor.os), \
+             user_id = coalesce(excluded.user_id, visitor.user_id), \
+             traits = {merge_traits}",
+            placeholders(chunk.len(), 9)
+        );
+        let mut args = AnyArguments::default();
+        for ((site, visitor), u) in chunk {
+            add(&mut args, *site);
+            add(&mut args, *visitor);
+            add(&mut args, u.first_seen);
+            add(&mut args, u.last_seen);
+            add(&mut args, u.device.clone());
+            add(&mut args, u.browser.clone());
+            add(&mut args, u.os.clone());
+            add(&mut args, u.user_id.clone());
+            add(&mut args, serde_json::Value::Object(u.traits.clone()).to_string());
+        }
+        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
+    }
+
+    let session_rows: Vec<_> = sessions.into_iter().collect();
+    for chunk in session_rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into session (site_id, session_id, visitor_id, started_at, last_seen, pageviews, referrer) values {} \
+             on conflict (site_id, session_id) do update set \
+             last_seen = case when excluded.last_seen > session.last_seen then excluded.last_seen else session.last_seen end, \
+             pageviews = session.pageviews + excluded.pageviews, \
+             referrer = coalesce(session.referrer, excluded.referrer)",
+            placeholders(chunk.len(), 7)
+        );
+        let mut args = AnyArguments::default();
+        for ((site, session), s) in chunk {
+            add(&mut args, *site);
+            add(&mut args, *session);
+            add(&mut args, s.visitor_id.clone());
+            add(&mut args, s.started_at);
+            add(&mut args, s.last_seen);
+            add(&mut args, s.pageviews);
+            add(&mut args, s.referrer.clone());
+        }
+        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
+    }
+
+    for chunk in pageviews.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into pageview (site_id, visitor_id, session_id, tab_id, url, title, referrer, at) values {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut args = AnyArguments::default();
+        for p in chunk {
+            add(&mut args, p.site_id.as_str());
+            add(&mut args, p.visitor_id.as_str());
+            add(&mut args, p.session_id.as_str());
+            add(&mut args, p.tab_id.as_str());
+            add(&mut args, p.url.as_str());
+            add(&mut args, p.title.clone());
+            add(&mut args, p.referrer.clone());
+            add(&mut args, p.at);
+        }
+        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
+    }
+
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into event (site_id, visitor_id, session_id, tab_id, name, props, url, at) values {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut args = AnyArguments::default();
+        for e in chunk {
+            add(&mut args, e.site_id.as_str());
+            add(&mut args, e.visitor_id.as_str());
+            add(&mut args, e.session_id.as_str());
+            add(&mut args, e.tab_id.as_str());
+            add(&mut args, e.name.as_str());
+            add(&mut args, e.props.as_str());
+            add(&mut args, e.url.clone());
+            add(&mut args, e.at);
+        }
+        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
+    }
+
+    for chunk in statuses.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "insert into message_status (message_id, site_id, visitor_id, tab_id, status, at) values {} \
+             on conflict (message_id, tab_id, status) do nothing",
+            placeholders(chunk.len(), 6)
+        );
+        let mut args = AnyArguments::default();
+        for s in chunk {
+            add(&mut args, s.message_id.as_str());
+            add(&mut args, s.site_id.as_str());
+            add(&mut args, s.visitor_id.as_str());
+            add(&mut args, s.tab_id.as_str());
+            add(&mut args, s.status.as_str());
+            add(&mut args, s.at);
+        }
+        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
+    }
+
+    tx.commit().await
+}
+
+fn touch_visitor<'a, 'm>(
+    map: &'m mut HashMap<(&'a str, &'a str), VisitorUpsert>,
+    site: &'a str,
+    visitor: &'a str,
+    at: i64,
+) -> &'m mut VisitorUpsert {
+    let u = map.entry((site, visitor)).or_insert_with(|| VisitorUpsert {
+        first_seen: at,
+        last_seen: at,
+        ..Default::default()
+    });
+    u.first_seen = u.first_seen.min(at);
+    u.last_seen = u.last_seen.max(at);
+    u
+}
+
+fn touch_session<'a, 'm>(
+    map: &'m mut HashMap<(&'a str, &'a str), SessionUpsert>,
+    site: &'a str,
+    session: &'a str,
+    visitor: &str,
+    at: i64,
+) -> &'m mut SessionUpsert {
+    let s = map.entry((site, session)).or_insert_with(|| SessionUpsert {
+        visitor_id: visitor.to_string(),
+        started_at: at,
+        last_seen: at,
+        ..Default::default()
+    });
+    s.started_at = s.started_at.min(at);
+    s.last_seen = s.last_seen.max(at);
+    s
+}
+
+fn add<'q, T>(args: &mut AnyArguments<'q>, value: T)
+where
+    T: 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    // Encoding strings and integers into Any arguments cannot fail; a failure would surface as a
+    // bind-count error from the database, which the retry loop reports.
+    let _ = args.add(value);
+}
+
+async fn run_query<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    tx: &mut sqlx::Transaction<'static, Any>,
+) -> Result<(), sqlx::Error> {
+    q.execute(&mut **tx).await.map(|_| ())
+}
+
+/// `($1,$2),($3,$4)…` for `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_and_columns_in_order() {
+        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(1, 1), "($1)");
+    }
+}

@@ -1,0 +1,14 @@
+//! Lookout: realtime visitor monitoring and targeting for many sites at once.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod live;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

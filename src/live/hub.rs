@@ -1,0 +1,610 @@
+//! The hub: per-site live state in memory (visitors → tabs, current page, this session's page
+//! count, identity) and the admins subscribed to each site.
+//!
+//! Every change is applied under the site's own mutex, which is never held across an `.await`;
+//! frames for admins are serialised once and handed to bounded outboxes with `try_send`, so a
+//! slow admin never slows visitors or other admins: when its outbox overflows it is flagged and
+//! gets a fresh snapshot instead of the missed deltas. Presence is multi-tab aware: `joined` when
+//! a visitor's first tab connects, `left` only once the last tab has been gone for the grace
+//! period, so a full page navigation is not shown as leave + join.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Notify};
+
+use crate::domain::rfc3339;
+
+const VISITOR_OUTBOX: usize = 16;
+const ADMIN_OUTBOX: usize = 1024;
+const DELIVERED_MEMORY: usize = 64;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the state stays usable:
+/// every mutation below leaves it consistent between statements).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    sites: Mutex<HashMap<String, Arc<SiteHub>>>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    next_conn: AtomicU64,
+    grace: Duration,
+}
+
+#[derive(Default)]
+struct SiteHub {
+    state: Mutex<SiteState>,
+}
+
+#[derive(Default)]
+struct SiteState {
+    visitors: HashMap<String, LiveVisitor>,
+    admins: HashMap<u64, AdminSlot>,
+    tabs: usize,
+}
+
+struct LiveVisitor {
+    visitor: String,
+    session: String,
+    user_id: Option<String>,
+    traits: serde_json::Map<String, Value>,
+    referrer: Option<String>,
+    first_seen: i64,
+    session_started: i64,
+    pageviews: u64,
+    device: Option<String>,
+    browser: Option<String>,
+    os: Option<String>,
+    tabs: HashMap<u64, LiveTab>,
+    /// Bumped whenever a tab connects, so a pending leave can tell it was overtaken.
+    generation: u64,
+}
+
+struct LiveTab {
+    tab: String,
+    session: String,
+    url: String,
+    title: Option<String>,
+    since: i64,
+    outbox: mpsc::Sender<Utf8Bytes>,
+    delivered: VecDeque<String>,
+}
+
+struct AdminSlot {
+    outbox: mpsc::Sender<Utf8Bytes>,
+    signal: Arc<AdminSignal>,
+}
+
+/// Raised when an admin's outbox overflowed: the admin task sends a fresh snapshot.
+#[derive(Default)]
+pub struct AdminSignal {
+    pub resync: AtomicBool,
+    pub notify: Notify,
+}
+
+/// What a visitor's hello brings.
+pub struct TabInfo {
+    pub site_id: String,
+    pub visitor: String,
+    pub session: String,
+    pub tab: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+    pub device: Option<String>,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    pub ip: IpAddr,
+    pub at: i64,
+    /// Record this hello as a page view (false for a reconnect of the same page).
+    pub pageview: bool,
+}
+
+#[derive(Serialize, Clone, utoipa::ToSchema)]
+pub struct TabView {
+    pub tab: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub since: String,
+}
+
+/// A live visitor as admins see it (the contract's VISITOR).
+#[derive(Serialize, Clone, utoipa::ToSchema)]
+pub struct VisitorView {
+    pub visitor: String,
+    pub session: String,
+    pub user_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub traits: Value,
+    pub url: String,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+    pub tabs: Vec<TabView>,
+    pub first_seen: String,
+    pub session_started: String,
+    /// Page views of this session.
+    pub pageviews: u64,
+    pub device: Option<String>,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+}
+
+impl LiveVisitor {
+    fn view(&self) -> VisitorView {
+        let mut tabs: Vec<&LiveTab> = self.tabs.values().collect();
+        tabs.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.tab.cmp(&b.tab)));
+        let current = tabs.first();
+        VisitorView {
+            visitor: self.visitor.clone(),
+            session: self.session.clone(),
+            user_id: self.user_id.clone(),
+            traits: Value::Object(self.traits.clone()),
+            url: current.map(|t| t.url.clone()).unwrap_or_default(),
+            title: current.and_then(|t| t.title.clone()),
+            referrer: self.referrer.clone(),
+            tabs: tabs
+                .iter()
+                .map(|t| TabView {
+                    tab: t.tab.clone(),
+                    url: t.url.clone(),
+                    title: t.title.clone(),
+                    since: rfc3339(t.since),
+                })
+                .collect(),
+            first_seen: rfc3339(self.first_seen),
+            session_started: rfc3339(self.session_started),
+            pageviews: self.pageviews,
+            device: self.device.clone(),
+            browser: self.browser.clone(),
+            os: self.os.clone(),
+        }
+    }
+}
+
+fn frame(v: &Value) -> Utf8Bytes {
+    Utf8Bytes::from(v.to_string())
+}
+
+impl SiteState {
+    fn broadcast(&mut self, frame: &Utf8Bytes) {
+        for slot in self.admins.values() {
+            if let Err(mpsc::error::TrySendError::Full(_)) = slot.outbox.try_send(frame.clone()) {
+                if !slot.signal.resync.swap(true, Ordering::AcqRel) {
+                    metrics::counter!("lookout_admin_resyncs_total").increment(1);
+                }
+                slot.signal.notify.notify_one();
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<VisitorView> {
+        let mut v: Vec<VisitorView> = self
+            .visitors
+            .values()
+            .filter(|v| !v.tabs.is_empty())
+            .map(LiveVisitor::view)
+            .collect();
+        v.sort_by(|a, b| a.session_started.cmp(&b.session_started).then_with(|| a.visitor.cmp(&b.visitor)));
+        v
+    }
+}
+
+/// Whom a message goes to, resolved to concrete selectors.
+pub enum Selector<'a> {
+    Visitor(&'a str),
+    Session(&'a str),
+    Tab(&'a str),
+    Visitors(&'a std::collections::HashSet<String>),
+    All,
+}
+
+/// One tab a message reached.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub visitor: String,
+    pub tab: String,
+}
+
+impl Hub {
+    pub fn new(grace: Duration) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                sites: Mutex::new(HashMap::new()),
+                per_ip: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+                grace,
+            }),
+        }
+    }
+
+    fn site(&self, site_id: &str) -> Arc<SiteHub> {
+        let mut sites = lock(&self.inner.sites);
+        sites.entry(site_id.to_string()).or_default().clone()
+    }
+
+    fn existing_site(&self, site_id: &str) -> Option<Arc<SiteHub>> {
+        lock(&self.inner.sites).get(site_id).cloned()
+    }
+
+    /// Live tabs of a site and of an IP on this node (for connection limits).
+    pub fn tab_count(&self, site_id: &str) -> usize {
+        self.existing_site(site_id).map(|s| lock(&s.state).tabs).unwrap_or(0)
+    }
+
+    pub fn ip_count(&self, ip: IpAddr) -> usize {
+        lock(&self.inner.per_ip).get(&ip).copied().unwrap_or(0)
+    }
+
+    /// Registers a visitor's tab. Broadcasts `joined` (first tab of a visitor not already live)
+    /// and `pageview` (unless a reconnect). The guard unregisters on every exit path.
+    pub fn connect_tab(&self, info: TabInfo) -> (TabGuard, mpsc::Receiver<Utf8Bytes>) {
+        let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(VISITOR_OUTBOX);
+        *lock(&self.inner.per_ip).entry(info.ip).or_insert(0) += 1;
+        let site = self.site(&info.site_id);
+        {
+            let mut st = lock(&site.state);
+            st.tabs += 1;
+            let is_new = !st.visitors.contains_key(&info.visitor);
+            let v = st.visitors.entry(info.visitor.clone()).or_insert_with(|| LiveVisitor {
+                visitor: info.visitor.clone(),
+                session: info.session.clone(),
+                user_id: None,
+                traits: Default::default(),
+                referrer: info.referrer.clone(),
+                first_seen: info.at,
+                session_started: info.at,
+                pageviews: 0,
+                device: None,
+                browser: None,
+                os: None,
+                tabs: HashMap::new(),
+                generation: 0,
+            });
+            if v.session != info.session {
+                v.session = info.session.clone();
+                v.session_started = info.at;
+                v.pageviews = 0;
+                v.referrer = info.referrer.clone();
+            }
+            v.device = info.device.clone().or(v.device.take());
+            v.browser = info.browser.clone().or(v.browser.take());
+            v.os = info.os.clone().or(v.os.take());
+            v.generation += 1;
+            if info.pageview {
+                v.pageviews += 1;
+            }
+            v.tabs.insert(
+                conn,
+                LiveTab {
+                    tab: info.tab.clone(),
+                    session: info.session.clone(),
+                    url: info.url.clone(),
+                    title: info.title.clone(),
+                    since: info.at,
+                    outbox: tx,
+                    delivered: VecDeque::new(),
+                },
+            );
+            let joined = is_new;
+            let view = joined.then(|| v.view());
+            if let Some(view) = view {
+                st.broadcast(&frame(&json!({"type": "joined", "visitor": view})));
+            }
+            if info.pageview {
+                st.broadcast(&frame(&json!({
+                    "type": "pageview", "visitor": info.visitor, "session": info.session, "tab": info.tab,
+                    "url": info.url, "title": info.title, "referrer": info.referrer, "at": rfc3339(info.at),
+                })));
+            }
+        }
+        metrics::gauge!("lookout_visitor_sockets").increment(1.0);
+        let guard = TabGuard {
+            hub: self.clone(),
+            site_id: info.site_id,
+            visitor: info.visitor,
+            conn,
+            ip: info.ip,
+        };
+        (guard, rx)
+    }
+
+    fn disconnect_tab(&self, site_id: &str, visitor: &str, conn: u64, ip: IpAddr) {
+        metrics::gauge!("lookout_visitor_sockets").decrement(1.0);
+        {
+            let mut per_ip = lock(&self.inner.per_ip);
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+        let Some(site) = self.existing_site(site_id) else { return };
+        let generation = {
+            let mut st = lock(&site.state);
+            let Some(v) = st.visitors.get_mut(visitor) else { return };
+            if v.tabs.remove(&conn).is_none() {
+                return;
+            }
+            let empty = v.tabs.is_empty();
+            let generation = v.generation;
+            st.tabs = st.tabs.saturating_sub(1);
+            if !empty {
+                return;
+            }
+            generation
+        };
+        // The last tab is gone: the visitor leaves unless a tab reconnects within the grace.
+        let hub = self.clone();
+        let site_id = site_id.to_string();
+        let visitor = visitor.to_string();
+        let grace = self.inner.grace;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                tokio::time::sleep(grace).await;
+                hub.leave_if_gone(&site_id, &visitor, generation);
+            });
+        } else {
+            self.leave_if_gone(site_id.as_str(), visitor.as_str(), generation);
+        }
+    }
+
+    fn leave_if_gone(&self, site_id: &str, visitor: &str, generation: u64) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        let gone = st
+            .visitors
+            .get(visitor)
+            .is_some_and(|v| v.tabs.is_empty() && v.generation == generation);
+        if gone {
+            st.visitors.remove(visitor);
+            st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+        }
+    }
+
+    /// A navigation inside a page (or a virtual page view).
+    pub fn pageview(
+        &self,
+        site_id: &str,
+        visitor: &str,
+        conn: u64,
+        url: &str,
+        title: Option<&str>,
+        referrer: Option<&str>,
+        at: i64,
+    ) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        v.pageviews += 1;
+        let Some(t) = v.tabs.get_mut(&conn) else { return };
+        t.url = url.to_string();
+        t.title = title.map(str::to_string);
+        t.since = at;
+        let (session, tab) = (t.session.clone(), t.tab.clone());
+        st.broadcast(&frame(&json!({
+            "type": "pageview", "visitor": visitor, "session": session, "tab": tab,
+            "url": url, "title": title, "referrer": referrer, "at": rfc3339(at),
+        })));
+    }
+
+    pub fn event(&self, site_id: &str, visitor: &str, name: &str, props: &Value, at: i64) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        st.broadcast(&frame(&json!({
+            "type": "event", "visitor": visitor, "name": name, "props": props, "at": rfc3339(at),
+        })));
+    }
+
+    pub fn identify(
+        &self,
+        site_id: &str,
+        visitor: &str,
+        user_id: Option<&str>,
+        traits: &serde_json::Map<String, Value>,
+    ) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        if let Some(u) = user_id {
+            v.user_id = Some(u.to_string());
+        }
+        v.traits.extend(traits.clone());
+        let (user_id, traits) = (v.user_id.clone(), Value::Object(v.traits.clone()));
+        st.broadcast(&frame(&json!({
+            "type": "identify", "visitor": visitor, "user_id": user_id, "traits": traits,
+        })));
+    }
+
+    /// Fills in what the database knows about a returning visitor (first seen, identity),
+    /// without ever making the socket wait for it.
+    pub fn enrich(
+        &self,
+        site_id: &str,
+        visitor: &str,
+        first_seen: i64,
+        user_id: Option<String>,
+        traits: serde_json::Map<String, Value>,
+    ) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        v.first_seen = v.first_seen.min(first_seen);
+        if v.user_id.is_none() {
+            v.user_id = user_id;
+        }
+        for (k, val) in traits {
+            v.traits.entry(k).or_insert(val);
+        }
+    }
+
+    /// Delivers a serialised message frame to the selected tabs; returns the tabs reached.
+    pub fn deliver(&self, site_id: &str, selector: Selector<'_>, message_id: &str, frame: &Utf8Bytes) -> Vec<Delivery> {
+        let Some(site) = self.existing_site(site_id) else { return Vec::new() };
+        let mut st = lock(&site.state);
+        let mut reached = Vec::new();
+        for v in st.visitors.values_mut() {
+            let visitor_match = match &selector {
+                Selector::Visitor(id) => v.visitor == *id,
+                Selector::Visitors(set) => set.contains(&v.visitor),
+                Selector::All | Selector::Session(_) | Selector::Tab(_) => true,
+            };
+            if !visitor_match {
+                continue;
+            }
+            for t in v.tabs.values_mut() {
+                let tab_match = match &selector {
+                    Selector::Session(s) => t.session == *s,
+                    Selector::Tab(id) => t.tab == *id,
+                    _ => true,
+                };
+                if tab_match && t.outbox.try_send(frame.clone()).is_ok() {
+                    if t.delivered.len() >= DELIVERED_MEMORY {
+                        t.delivered.pop_front();
+                    }
+                    t.delivered.push_back(message_id.to_string());
+                    reached.push(Delivery { visitor: v.visitor.clone(), tab: t.tab.clone() });
+                }
+            }
+        }
+        reached
+    }
+
+    /// A visitor's tab reports what happened to a message. Only messages delivered to that tab
+    /// count; returns the tab id when the status is accepted.
+    pub fn ack(&self, site_id: &str, visitor: &str, conn: u64, message_id: &str) -> Option<String> {
+        let site = self.existing_site(site_id)?;
+        let st = lock(&site.state);
+        let t = st.visitors.get(visitor)?.tabs.get(&conn)?;
+        t.delivered.iter().any(|m| m == message_id).then(|| t.tab.clone())
+    }
+
+    /// Tells the site's admins about a message status.
+    pub fn status(&self, site_id: &str, message_id: &str, visitor: &str, status: &str, at: i64) {
+        let Some(site) = self.existing_site(site_id) else { return };
+        let mut st = lock(&site.state);
+        st.broadcast(&frame(&json!({
+            "type": "message_status", "message": message_id, "visitor": visitor, "status": status, "at": rfc3339(at),
+        })));
+    }
+
+    /// The visitors on the site now.
+    pub fn snapshot(&self, site_id: &str) -> Vec<VisitorView> {
+        self.existing_site(site_id)
+            .map(|s| lock(&s.state).snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Is this visitor live (at least one tab) on this node?
+    pub fn is_live(&self, site_id: &str, visitor: &str) -> bool {
+        self.existing_site(site_id)
+            .is_some_and(|s| lock(&s.state).visitors.get(visitor).is_some_and(|v| !v.tabs.is_empty()))
+    }
+
+    /// Subscribes an admin to a site's live events; the snapshot is taken under the same lock
+    /// as the subscription, so no delta is missed or applied twice.
+    pub fn subscribe_admin(&self, site_id: &str) -> (AdminGuard, mpsc::Receiver<Utf8Bytes>, Arc<AdminSignal>) {
+        let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(ADMIN_OUTBOX);
+        let signal = Arc::new(AdminSignal::default());
+        let site = self.site(site_id);
+        {
+            let mut st = lock(&site.state);
+            let snap = frame(&json!({"type": "snapshot", "visitors": st.snapshot()}));
+            // A fresh channel has room for the first frame.
+            let _ = tx.try_send(snap);
+            st.admins.insert(conn, AdminSlot { outbox: tx, signal: signal.clone() });
+        }
+        metrics::gauge!("lookout_admin_sockets").increment(1.0);
+        (AdminGuard { hub: self.clone(), site_id: site_id.to_string(), conn }, rx, signal)
+    }
+
+    /// Sends the admin a fresh snapshot after its outbox overflowed.
+    pub fn resync_admin(&self, guard: &AdminGuard) {
+        let Some(site) = self.existing_site(&guard.site_id) else { return };
+        let st = lock(&site.state);
+        if let Some(slot) = st.admins.get(&guard.conn) {
+            let snap = frame(&json!({"type": "snapshot", "visitors": st.snapshot()}));
+            if slot.outbox.try_send(snap).is_err() {
+                slot.signal.resync.store(true, Ordering::Release);
+                slot.signal.notify.notify_one();
+            }
+        }
+    }
+
+    fn unsubscribe_admin(&self, site_id: &str, conn: u64) {
+        metrics::gauge!("lookout_admin_sockets").decrement(1.0);
+        if let Some(site) = self.existing_site(site_id) {
+            lock(&site.state).admins.remove(&conn);
+        }
+    }
+
+    /// Drops a deleted site's live state; its sockets notice their outboxes closing.
+    pub fn close_site(&self, site_id: &str) {
+        lock(&self.inner.sites).remove(site_id);
+    }
+
+    /// Forgets an erased visitor's live state and disconnects their tabs.
+    pub fn forget_visitor(&self, site_id: &str, visitor: &str) {
+        if let Some(site) = self.existing_site(site_id) {
+            let mut st = lock(&site.state);
+            if let Some(v) = st.visitors.remove(visitor) {
+                st.tabs = st.tabs.saturating_sub(v.tabs.len());
+                st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+            }
+        }
+    }
+
+    /// Is the tab still registered (false after its site was deleted or visitor erased)?
+    pub fn tab_alive(&self, site_id: &str, visitor: &str, conn: u64) -> bool {
+        self.existing_site(site_id)
+            .is_some_and(|s| lock(&s.state).visitors.get(visitor).is_some_and(|v| v.tabs.contains_key(&conn)))
+    }
+}
+
+/// Unregisters a visitor's tab when dropped.
+pub struct TabGuard {
+    hub: Hub,
+    site_id: String,
+    visitor: String,
+    conn: u64,
+    ip: IpAddr,
+}
+
+impl TabGuard {
+    pub fn conn(&self) -> u64 {
+        self.conn
+    }
+}
+
+impl Drop for TabGuard {
+    fn drop(&mut self) {
+        self.hub.disconnect_tab(&self.site_id, &self.visitor, self.conn, self.ip);
+    }
+}
+
+/// Unsubscribes an admin when dropped.
+pub struct AdminGuard {
+    hub: Hub,
+    site_id: String,
+    conn: u64,
+}
+
+impl Drop for AdminGuard {
+    fn drop(&mut self) {
+        self.hub.unsubscribe_admin(&self.site_id, self.conn);
+    }
+}
