@@ -34,9 +34,15 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/snippet.js", get(snippet_main))
         .route("/snippet/{*file}", get(snippet_file))
-        .route("/demo", get(|| async { axum::response::Redirect::permanent("/demo/") }))
+        .route(
+            "/demo",
+            get(|| async { axum::response::Redirect::permanent("/demo/") }),
+        )
         .route("/demo/", get(|state, headers| demo(state, headers, None)))
-        .route("/demo/{*path}", get(|state, headers, Path(p): Path<String>| demo(state, headers, Some(p))))
+        .route(
+            "/demo/{*path}",
+            get(|state, headers, Path(p): Path<String>| demo(state, headers, Some(p))),
+        )
 }
 
 fn etag(file: &EmbeddedFile) -> String {
@@ -44,11 +50,20 @@ fn etag(file: &EmbeddedFile) -> String {
 }
 
 fn mime(path: &str) -> String {
-    mime_guess::from_path(path).first_or_octet_stream().essence_str().to_string()
+    mime_guess::from_path(path)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string()
 }
 
 /// A file response with ETag/304 handling and the given cache policy.
-fn file_response(path: &str, file: EmbeddedFile, headers: &HeaderMap, cache: &str, body: Option<Vec<u8>>) -> Response {
+fn file_response(
+    path: &str,
+    file: EmbeddedFile,
+    headers: &HeaderMap,
+    cache: &str,
+    body: Option<Vec<u8>>,
+) -> Response {
     let tag = etag(&file);
     let mut resp = if headers
         .get(header::IF_NONE_MATCH)
@@ -101,7 +116,11 @@ async fn snippet_main(headers: HeaderMap, Query(q): Query<HashMap<String, String
     snippet("snippet.js", &headers, &q)
 }
 
-async fn snippet_file(Path(file): Path<String>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn snippet_file(
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     snippet(&file, &headers, &q)
 }
 
@@ -143,7 +162,11 @@ async fn demo(State(state): State<AppState>, headers: HeaderMap, path: Option<St
                     .into_bytes()
             });
             // HTML carries the site key, so it is revalidated; other files are cached briefly.
-            let cache = if body.is_some() { "no-cache" } else { "public, max-age=300" };
+            let cache = if body.is_some() {
+                "no-cache"
+            } else {
+                "public, max-age=300"
+            };
             return file_response(&candidate, file, &headers, cache, body);
         }
     }
@@ -168,10 +191,19 @@ pub async fn dashboard(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     };
     let mut resp = file_response(&name, file, &headers, cache, None);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DASHBOARD_CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DASHBOARD_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     resp
 }
 

@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "lookout", version, about = "Realtime visitor monitoring and targeting")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Realtime visitor monitoring and targeting"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -89,7 +93,11 @@ pub struct Settings {
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
     /// Live visitor connections per site on this node.
-    #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS_PER_SITE", default_value_t = 50_000)]
+    #[arg(
+        long,
+        env = "LOOKOUT_MAX_CONNECTIONS_PER_SITE",
+        default_value_t = 50_000
+    )]
     pub max_connections_per_site: usize,
     /// Live visitor connections per client IP on this node.
     #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS_PER_IP", default_value_t = 500)]

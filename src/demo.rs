@@ -10,10 +10,11 @@ pub const DEMO_SITE: &str = "Demo car shop";
 
 /// Creates the demo account and site unless they exist; returns the site's id and key.
 pub async fn seed(db: &Db) -> anyhow::Result<(String, String)> {
-    let account: Option<String> = sqlx::query_scalar("select account_id from account where email = $1")
-        .bind(DEMO_EMAIL)
-        .fetch_optional(db.pool())
-        .await?;
+    let account: Option<String> =
+        sqlx::query_scalar("select account_id from account where email = $1")
+            .bind(DEMO_EMAIL)
+            .fetch_optional(db.pool())
+            .await?;
     let now = now_ms();
     let account = match account {
         Some(a) => a,

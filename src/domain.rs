@@ -29,12 +29,14 @@ pub struct ClientId(String);
 impl ClientId {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = (8..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         ok.then(|| Self(s.to_string()))
     }
     /// Parses, or makes a new id when the browser's is missing or invalid.
     pub fn parse_or_new(s: Option<&str>) -> Self {
-        s.and_then(Self::parse).unwrap_or_else(|| Self(random_id(22)))
+        s.and_then(Self::parse)
+            .unwrap_or_else(|| Self(random_id(22)))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -159,8 +161,12 @@ pub fn origin_allowed(domains: &[DomainPattern], origin: Option<&str>) -> bool {
         return true;
     }
     let Some(origin) = origin else { return false };
-    let Ok(url) = url::Url::parse(origin) else { return false };
-    let Some(host) = url.host_str() else { return false };
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
     domains.iter().any(|d| d.matches_host(host))
 }
 
@@ -172,7 +178,9 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -211,8 +219,19 @@ mod tests {
 
     #[test]
     fn domains_with_scheme_port_or_path_are_refused() {
-        for bad in ["https://example.com", "example.com:80", "example.com/x", "", "*.", "a..b", "-a.com"] {
-            assert!(DomainPattern::parse(bad).is_err(), "{bad} should be refused");
+        for bad in [
+            "https://example.com",
+            "example.com:80",
+            "example.com/x",
+            "",
+            "*.",
+            "a..b",
+            "-a.com",
+        ] {
+            assert!(
+                DomainPattern::parse(bad).is_err(),
+                "{bad} should be refused"
+            );
         }
     }
 

@@ -45,22 +45,40 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unprocessable { code, message: message.into() }
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
     }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unauthorized { code, message: message.into() }
+        Self::Unauthorized {
+            code,
+            message: message.into(),
+        }
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::Forbidden { code: "forbidden", message: message.into() }
+        Self::Forbidden {
+            code: "forbidden",
+            message: message.into(),
+        }
     }
     pub fn not_found(what: &str) -> Self {
-        Self::NotFound { code: "not_found", message: format!("{what} not found") }
+        Self::NotFound {
+            code: "not_found",
+            message: format!("{what} not found"),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -205,7 +223,8 @@ pub fn is_unique_violation(e: &sqlx::Error, name_part: &str) -> bool {
         sqlx::Error::Database(db) => {
             let msg = db.message();
             (db.is_unique_violation() || msg.contains("UNIQUE"))
-                && (db.constraint().is_some_and(|c| c.contains(name_part)) || msg.contains(name_part))
+                && (db.constraint().is_some_and(|c| c.contains(name_part))
+                    || msg.contains(name_part))
         }
         _ => false,
     }

@@ -11,9 +11,17 @@ async fn main() -> anyhow::Result<()> {
     let addr = app.local_addr();
     tracing::info!("listening on http://{addr}");
     if demo {
-        let host = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
+        let host = if addr.ip().is_unspecified() {
+            format!("localhost:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
         println!("Lookout demo is running.");
-        println!("  Dashboard:  http://{host}/   (log in as {} / {})", lookout::demo::DEMO_EMAIL, lookout::demo::DEMO_PASSWORD);
+        println!(
+            "  Dashboard:  http://{host}/   (log in as {} / {})",
+            lookout::demo::DEMO_EMAIL,
+            lookout::demo::DEMO_PASSWORD
+        );
         println!("  Demo shop:  http://{host}/demo/");
     }
     let shutdown = app.shutdown_token();

@@ -80,11 +80,18 @@ impl Application {
             shutdown: CancellationToken::new(),
             settings: Arc::new(settings),
         };
-        Ok(Self { listener, state, writer_stop, writer_task })
+        Ok(Self {
+            listener,
+            state,
+            writer_stop,
+            writer_task,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| self.state.settings.addr)
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -101,7 +108,12 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { listener, state, writer_stop, writer_task } = self;
+        let Self {
+            listener,
+            state,
+            writer_stop,
+            writer_task,
+        } = self;
         let router = router(state.clone());
         let shutdown = state.shutdown.clone();
         let pruner = tokio::spawn({
@@ -116,14 +128,20 @@ impl Application {
                 }
             }
         });
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving")?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("serving")?;
         // Upgraded sockets are not awaited by the server: wait for them to close (they saw
         // the shutdown token) so that what they accepted reaches the writer.
         state.sockets.close();
-        if tokio::time::timeout(Duration::from_secs(10), state.sockets.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), state.sockets.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some sockets did not close within 10 s");
         }
         writer_stop.cancel();
@@ -189,7 +207,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("lookout_writer_queue_depth").set(state.writer.depth() as f64);
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -69,7 +69,10 @@ fn session_response(state: &AppState, status: StatusCode, body: Session) -> Resp
 fn check_password(password: &str) -> Result<()> {
     let n = password.chars().count();
     if !(8..=1024).contains(&n) {
-        return Err(ApiError::invalid("weak_password", "the password must have 8 to 1024 characters"));
+        return Err(ApiError::invalid(
+            "weak_password",
+            "the password must have 8 to 1024 characters",
+        ));
     }
     Ok(())
 }
@@ -79,7 +82,10 @@ fn check_password(password: &str) -> Result<()> {
     responses((status = 201, body = Session), (status = 400, body = ErrorBody),
         (status = 409, description = "e-mail already registered", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn signup(State(state): State<AppState>, ApiJson(body): ApiJson<Credentials>) -> Result<Response> {
+pub async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response> {
     let email = parse_email(&body.email)
         .ok_or_else(|| ApiError::invalid("invalid_email", "`email` is not an e-mail address"))?;
     check_password(&body.password)?;
@@ -98,13 +104,24 @@ pub async fn signup(State(state): State<AppState>, ApiJson(body): ApiJson<Creden
     match inserted {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e, "email") => {
-            return Err(ApiError::conflict("email_taken", "an account with this e-mail exists"))
+            return Err(ApiError::conflict(
+                "email_taken",
+                "an account with this e-mail exists",
+            ))
         }
         Err(e) => return Err(e.into()),
     }
     let token = state.tokens.issue(&id)?;
-    let account = Account { id, email, created_at: rfc3339(now) };
-    Ok(session_response(&state, StatusCode::CREATED, Session { token, account }))
+    let account = Account {
+        id,
+        email,
+        created_at: rfc3339(now),
+    };
+    Ok(session_response(
+        &state,
+        StatusCode::CREATED,
+        Session { token, account },
+    ))
 }
 
 /// Logs in; rate limited per account and per client IP.
@@ -119,19 +136,30 @@ pub async fn login(
 ) -> Result<Response> {
     let email = body.email.trim().to_lowercase();
     state.login_limiter.check(&email, peer.ip())?;
-    let row: Option<(String, String, i64)> =
-        sqlx::query_as("select account_id, password_hash, created_at from account where email = $1")
-            .bind(&email)
-            .fetch_optional(state.db.pool())
-            .await?;
+    let row: Option<(String, String, i64)> = sqlx::query_as(
+        "select account_id, password_hash, created_at from account where email = $1",
+    )
+    .bind(&email)
+    .fetch_optional(state.db.pool())
+    .await?;
     let wrong = || ApiError::unauthorized("invalid_credentials", "wrong e-mail or password");
-    let Some((id, hash, created_at)) = row else { return Err(wrong()) };
+    let Some((id, hash, created_at)) = row else {
+        return Err(wrong());
+    };
     if !verify_password(body.password, hash).await? {
         return Err(wrong());
     }
     let token = state.tokens.issue(&id)?;
-    let account = Account { id, email, created_at: rfc3339(created_at) };
-    Ok(session_response(&state, StatusCode::OK, Session { token, account }))
+    let account = Account {
+        id,
+        email,
+        created_at: rfc3339(created_at),
+    };
+    Ok(session_response(
+        &state,
+        StatusCode::OK,
+        Session { token, account },
+    ))
 }
 
 /// Ends the dashboard session (clears the session cookie).
@@ -148,12 +176,20 @@ pub async fn logout() -> impl IntoResponse {
 /// The calling account.
 #[utoipa::path(get, path = "/api/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Account), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn me(State(state): State<AppState>, AccountCaller(id): AccountCaller) -> Result<Json<Account>> {
-    let row: Option<(String, i64)> = sqlx::query_as("select email, created_at from account where account_id = $1")
-        .bind(&id)
-        .fetch_optional(state.db.pool())
-        .await?;
+pub async fn me(
+    State(state): State<AppState>,
+    AccountCaller(id): AccountCaller,
+) -> Result<Json<Account>> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("select email, created_at from account where account_id = $1")
+            .bind(&id)
+            .fetch_optional(state.db.pool())
+            .await?;
     let (email, created_at) =
         row.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
-    Ok(Json(Account { id, email, created_at: rfc3339(created_at) }))
+    Ok(Json(Account {
+        id,
+        email,
+        created_at: rfc3339(created_at),
+    }))
 }

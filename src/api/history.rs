@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{site}/pageviews", get(pageviews))
         .route("/sites/{site}/events", get(events))
         .route("/sites/{site}/visitors", get(visitors))
-        .route("/sites/{site}/visitors/{visitor}", get(visitor_profile).delete(erase_visitor))
+        .route(
+            "/sites/{site}/visitors/{visitor}",
+            get(visitor_profile).delete(erase_visitor),
+        )
         .route("/sites/{site}/stats", get(stats))
 }
 
@@ -47,12 +50,17 @@ pub struct PageviewFilter {
     pub url: Option<String>,
 }
 
-fn keyset(f: &mut Filter, time_col: &str, id_col: &str, id_is_int: bool, cursor: &Cursor) -> Result<()> {
+fn keyset(
+    f: &mut Filter,
+    time_col: &str,
+    id_col: &str,
+    id_is_int: bool,
+    cursor: &Cursor,
+) -> Result<()> {
     if id_is_int {
-        let id: i64 = cursor
-            .id
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "`cursor` is not one this API gave out"))?;
+        let id: i64 = cursor.id.parse().map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "`cursor` is not one this API gave out")
+        })?;
         f.push(
             &format!("({time_col} < ? or ({time_col} = ? and {id_col} < ?))"),
             vec![int(cursor.at), int(cursor.at), int(id)],
@@ -75,7 +83,16 @@ fn window(f: &mut Filter, col: &str, from: Option<i64>, to: Option<i64>) {
     }
 }
 
-type PageviewRow = (i64, String, String, String, String, Option<String>, Option<String>, i64);
+type PageviewRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+);
 
 /// Page views, newest first.
 #[utoipa::path(get, path = "/api/sites/{site}/pageviews", tag = "history",
@@ -103,7 +120,9 @@ pub async fn pageviews(
         match prefix_upper_bound(&prefix) {
             Some(upper) => {
                 let db = state.db.clone();
-                f.push_with(vec![text(prefix), text(upper)], |s| db.prefix_clause("url", s[0], s[1]));
+                f.push_with(vec![text(prefix), text(upper)], |s| {
+                    db.prefix_clause("url", s[0], s[1])
+                });
             }
             None => {
                 f.push("url >= ?", vec![text(prefix)]);
@@ -119,26 +138,37 @@ pub async fn pageviews(
         f.where_sql(),
         w.limit + 1
     );
-    let mut rows: Vec<PageviewRow> = f.bind(sqlx::query_as(&sql)).fetch_all(state.db.pool()).await?;
-    let next_cursor = next_cursor(&mut rows, w.limit, |r| Cursor::encode(r.7, &r.0.to_string()));
+    let mut rows: Vec<PageviewRow> = f
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(state.db.pool())
+        .await?;
+    let next_cursor = next_cursor(&mut rows, w.limit, |r| {
+        Cursor::encode(r.7, &r.0.to_string())
+    });
     let items = rows
         .into_iter()
-        .map(|(id, visitor, session, tab, url, title, referrer, at)| Pageview {
-            id: id.to_string(),
-            visitor,
-            session,
-            tab,
-            url,
-            title,
-            referrer,
-            at: rfc3339(at),
-        })
+        .map(
+            |(id, visitor, session, tab, url, title, referrer, at)| Pageview {
+                id: id.to_string(),
+                visitor,
+                session,
+                tab,
+                url,
+                title,
+                referrer,
+                at: rfc3339(at),
+            },
+        )
         .collect();
     Ok(Json(Paged { items, next_cursor }))
 }
 
 /// Trims the extra row fetched to learn whether another page exists, and gives its cursor.
-fn next_cursor<T>(rows: &mut Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Option<String> {
+fn next_cursor<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> Option<String> {
     if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(cursor_of)
@@ -168,7 +198,16 @@ pub struct EventFilter {
     pub name: Option<String>,
 }
 
-type EventRow = (i64, String, String, String, String, String, Option<String>, i64);
+type EventRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+);
 
 /// Custom events, newest first.
 #[utoipa::path(get, path = "/api/sites/{site}/events", tag = "history",
@@ -201,8 +240,13 @@ pub async fn events(
         f.where_sql(),
         w.limit + 1
     );
-    let mut rows: Vec<EventRow> = f.bind(sqlx::query_as(&sql)).fetch_all(state.db.pool()).await?;
-    let next_cursor = next_cursor(&mut rows, w.limit, |r| Cursor::encode(r.7, &r.0.to_string()));
+    let mut rows: Vec<EventRow> = f
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(state.db.pool())
+        .await?;
+    let next_cursor = next_cursor(&mut rows, w.limit, |r| {
+        Cursor::encode(r.7, &r.0.to_string())
+    });
     let items = rows
         .into_iter()
         .map(|(id, visitor, session, tab, name, props, url, at)| Event {
@@ -294,9 +338,17 @@ pub async fn visitors(
         f.where_sql(),
         w.limit + 1
     );
-    let mut rows: Vec<VisitorRow> = f.bind(sqlx::query_as(&sql)).fetch_all(state.db.pool()).await?;
-    let next_cursor = next_cursor(&mut rows, w.limit, |r| Cursor::encode(r.last_seen, &r.visitor_id));
-    Ok(Json(Paged { items: rows.into_iter().map(Visitor::from).collect(), next_cursor }))
+    let mut rows: Vec<VisitorRow> = f
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(state.db.pool())
+        .await?;
+    let next_cursor = next_cursor(&mut rows, w.limit, |r| {
+        Cursor::encode(r.last_seen, &r.visitor_id)
+    });
+    Ok(Json(Paged {
+        items: rows.into_iter().map(Visitor::from).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -360,13 +412,15 @@ pub async fn visitor_profile(
         pageviews,
         recent_sessions: recent
             .into_iter()
-            .map(|(session, started, last, pageviews, referrer)| SessionSummary {
-                session,
-                started_at: rfc3339(started),
-                last_seen: rfc3339(last),
-                pageviews,
-                referrer,
-            })
+            .map(
+                |(session, started, last, pageviews, referrer)| SessionSummary {
+                    session,
+                    started_at: rfc3339(started),
+                    last_seen: rfc3339(last),
+                    pageviews,
+                    referrer,
+                },
+            )
             .collect(),
     }))
 }
@@ -385,12 +439,21 @@ pub async fn erase_visitor(
     access.require_write()?;
     let mut tx = state.db.pool().begin().await?;
     let mut found = 0;
-    for table in ["pageview", "event", "session", "message_status", "pending_message", "visitor"] {
-        let done = sqlx::query(&format!("delete from {table} where site_id = $1 and visitor_id = $2"))
-            .bind(&access.site_id)
-            .bind(&visitor)
-            .execute(&mut *tx)
-            .await?;
+    for table in [
+        "pageview",
+        "event",
+        "session",
+        "message_status",
+        "pending_message",
+        "visitor",
+    ] {
+        let done = sqlx::query(&format!(
+            "delete from {table} where site_id = $1 and visitor_id = $2"
+        ))
+        .bind(&access.site_id)
+        .bind(&visitor)
+        .execute(&mut *tx)
+        .await?;
         found += done.rows_affected();
     }
     let target = serde_json::json!({ "visitor": visitor }).to_string();
@@ -467,7 +530,10 @@ pub async fn stats(
         Some("hour") => HOUR_MS,
         Some("day") => DAY_MS,
         Some(_) => {
-            return Err(ApiError::invalid("invalid_interval", "`interval` must be \"hour\" or \"day\""))
+            return Err(ApiError::invalid(
+                "invalid_interval",
+                "`interval` must be \"hour\" or \"day\"",
+            ))
         }
         None => match from_param {
             Some(f) if to - f > 2 * DAY_MS => DAY_MS,
@@ -475,9 +541,16 @@ pub async fn stats(
             None => HOUR_MS,
         },
     };
-    let from = from_param.unwrap_or(if bucket == HOUR_MS { to - DAY_MS } else { to - 30 * DAY_MS });
+    let from = from_param.unwrap_or(if bucket == HOUR_MS {
+        to - DAY_MS
+    } else {
+        to - 30 * DAY_MS
+    });
     if from > to {
-        return Err(ApiError::invalid("invalid_range", "`from` must not be after `to`"));
+        return Err(ApiError::invalid(
+            "invalid_range",
+            "`from` must not be after `to`",
+        ));
     }
     if (to - from) / bucket > 5_000 {
         return Err(ApiError::invalid(
@@ -525,19 +598,29 @@ pub async fn stats(
     .bind(bucket)
     .fetch_all(pool)
     .await?;
-    let mut by_bucket: BTreeMap<i64, (i64, i64)> = series_rows.into_iter().map(|(t, p, v)| (t, (p, v))).collect();
+    let mut by_bucket: BTreeMap<i64, (i64, i64)> = series_rows
+        .into_iter()
+        .map(|(t, p, v)| (t, (p, v)))
+        .collect();
     let mut series = Vec::new();
     let mut t = (from / bucket) * bucket;
     while t < to {
         let (p, v) = by_bucket.remove(&t).unwrap_or((0, 0));
-        series.push(Bucket { t: rfc3339(t), pageviews: p, visitors: v });
+        series.push(Bucket {
+            t: rfc3339(t),
+            pageviews: p,
+            visitors: v,
+        });
         t += bucket;
     }
     Ok(Json(Stats {
         pageviews,
         visitors,
         sessions,
-        top_pages: top_pages.into_iter().map(|(url, count)| UrlCount { url, count }).collect(),
+        top_pages: top_pages
+            .into_iter()
+            .map(|(url, count)| UrlCount { url, count })
+            .collect(),
         top_referrers: top_referrers
             .into_iter()
             .map(|(referrer, count)| ReferrerCount { referrer, count })

@@ -17,7 +17,10 @@ use crate::live::{send_message, SendError};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/sites/{site}/messages", get(list_messages).post(post_message))
+    Router::new().route(
+        "/sites/{site}/messages",
+        get(list_messages).post(post_message),
+    )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -65,7 +68,13 @@ pub async fn post_message(
         access.account_id().map(str::to_string),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id: sent.id, delivered: sent.delivered })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageAccepted {
+            id: sent.id,
+            delivered: sent.delivered,
+        }),
+    ))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -138,7 +147,9 @@ pub async fn list_messages(
         );
     }
     let count = |status: &str| {
-        format!("cast(coalesce(sum(case when s.status = '{status}' then 1 else 0 end), 0) as bigint)")
+        format!(
+            "cast(coalesce(sum(case when s.status = '{status}' then 1 else 0 end), 0) as bigint)"
+        )
     };
     let sql = format!(
         "select m.message_id, m.target, m.payload, m.created_at, m.expires_at, {}, {}, {}, {} \
@@ -152,7 +163,10 @@ pub async fn list_messages(
         f.where_sql(),
         w.limit + 1
     );
-    let mut rows: Vec<MessageRow> = f.bind(sqlx::query_as(&sql)).fetch_all(state.db.pool()).await?;
+    let mut rows: Vec<MessageRow> = f
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(state.db.pool())
+        .await?;
     let next_cursor = if rows.len() as i64 > w.limit {
         rows.truncate(w.limit as usize);
         rows.last().map(|r| Cursor::encode(r.3, &r.0))
@@ -160,8 +174,11 @@ pub async fn list_messages(
         None
     };
     let mut items = Vec::with_capacity(rows.len());
-    for (id, target, payload, created_at, expires_at, delivered, shown, clicked, dismissed) in rows {
-        let Ok(message) = serde_json::from_str::<MessageContent>(&payload) else { continue };
+    for (id, target, payload, created_at, expires_at, delivered, shown, clicked, dismissed) in rows
+    {
+        let Ok(message) = serde_json::from_str::<MessageContent>(&payload) else {
+            continue;
+        };
         let statuses = match &q.visitor {
             None => None,
             Some(v) => {
@@ -176,7 +193,11 @@ pub async fn list_messages(
                 .await?;
                 Some(
                     rows.into_iter()
-                        .map(|(status, tab, at)| StatusEntry { status, tab, at: rfc3339(at) })
+                        .map(|(status, tab, at)| StatusEntry {
+                            status,
+                            tab,
+                            at: rfc3339(at),
+                        })
                         .collect(),
                 )
             }

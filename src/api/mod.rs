@@ -69,7 +69,10 @@ impl PageParams {
         let to = parse_time("to", self.to.as_deref())?;
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
-                return Err(ApiError::invalid("invalid_range", "`from` must not be after `to`"));
+                return Err(ApiError::invalid(
+                    "invalid_range",
+                    "`from` must not be after `to`",
+                ));
             }
         }
         Ok(Window { limit, from, to })
@@ -82,7 +85,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_limit", "`limit` must be an integer"))?;
     if !(1..=1000).contains(&n) {
-        return Err(ApiError::invalid("invalid_limit", "`limit` must be between 1 and 1000"));
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "`limit` must be between 1 and 1000",
+        ));
     }
     Ok(n)
 }
@@ -112,7 +118,8 @@ impl Cursor {
 
     pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
         let Some(raw) = raw else { return Ok(None) };
-        let bad = || ApiError::bad_request("invalid_cursor", "`cursor` is not one this API gave out");
+        let bad =
+            || ApiError::bad_request("invalid_cursor", "`cursor` is not one this API gave out");
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
         let (at, id) = text.split_once(':').ok_or_else(bad)?;
@@ -120,7 +127,10 @@ impl Cursor {
         if id.is_empty() || id.len() > 128 {
             return Err(bad());
         }
-        Ok(Some(Self { at, id: id.to_string() }))
+        Ok(Some(Self {
+            at,
+            id: id.to_string(),
+        }))
     }
 }
 
@@ -156,7 +166,11 @@ impl Filter {
     }
 
     /// Adds a clause built by `f`, which gets the numbers of its next `n` placeholders.
-    pub fn push_with(&mut self, values: Vec<FilterValue>, f: impl FnOnce(&[usize]) -> String) -> &mut Self {
+    pub fn push_with(
+        &mut self,
+        values: Vec<FilterValue>,
+        f: impl FnOnce(&[usize]) -> String,
+    ) -> &mut Self {
         let first = self.values.len() + 1;
         let slots: Vec<usize> = (first..first + values.len()).collect();
         self.clauses.push(f(&slots));

@@ -22,7 +22,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A login token, or a site API key for that site's endpoints"))
+                    .description(Some(
+                        "A login token, or a site API key for that site's endpoints",
+                    ))
                     .build(),
             ),
         );

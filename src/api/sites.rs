@@ -17,9 +17,15 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sites", get(list_sites).post(create_site))
-        .route("/sites/{site}", get(get_site).patch(update_site).delete(delete_site))
+        .route(
+            "/sites/{site}",
+            get(get_site).patch(update_site).delete(delete_site),
+        )
         .route("/sites/{site}/members", get(list_members).post(add_member))
-        .route("/sites/{site}/members/{account}", patch(update_member).delete(remove_member))
+        .route(
+            "/sites/{site}/members/{account}",
+            patch(update_member).delete(remove_member),
+        )
         .route("/sites/{site}/api-keys", get(list_keys).post(create_key))
         .route("/sites/{site}/api-keys/{key}", delete(revoke_key))
 }
@@ -118,7 +124,10 @@ pub async fn create_site(
 /// Sites the caller is a member of.
 #[utoipa::path(get, path = "/api/sites", tag = "sites", security(("bearer" = [])),
     responses((status = 200, body = Items<Site>), (status = 401, body = ErrorBody)))]
-pub async fn list_sites(State(state): State<AppState>, AccountCaller(account): AccountCaller) -> Result<Json<Items<Site>>> {
+pub async fn list_sites(
+    State(state): State<AppState>,
+    AccountCaller(account): AccountCaller,
+) -> Result<Json<Items<Site>>> {
     let rows: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(
         "select s.site_id, s.name, s.site_key, s.domains, s.created_at, m.role \
          from site s join membership m on m.site_id = s.site_id \
@@ -130,18 +139,27 @@ pub async fn list_sites(State(state): State<AppState>, AccountCaller(account): A
     let items = rows
         .into_iter()
         .map(|(site_id, name, site_key, domains, created_at, role)| {
-            SiteRow { site_id, name, site_key, domains, created_at }.into_site(Role::parse(&role))
+            SiteRow {
+                site_id,
+                name,
+                site_key,
+                domains,
+                created_at,
+            }
+            .into_site(Role::parse(&role))
         })
         .collect();
     Ok(Json(Items { items }))
 }
 
 async fn load_site(state: &AppState, site_id: &str) -> Result<SiteRow> {
-    sqlx::query_as("select site_id, name, site_key, domains, created_at from site where site_id = $1")
-        .bind(site_id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .ok_or_else(|| ApiError::not_found("site"))
+    sqlx::query_as(
+        "select site_id, name, site_key, domains, created_at from site where site_id = $1",
+    )
+    .bind(site_id)
+    .fetch_optional(state.db.pool())
+    .await?
+    .ok_or_else(|| ApiError::not_found("site"))
 }
 
 /// One site.
@@ -149,7 +167,11 @@ async fn load_site(state: &AppState, site_id: &str) -> Result<SiteRow> {
     security(("bearer" = [])),
     responses((status = 200, body = Site), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_site(State(state): State<AppState>, access: SiteAccess) -> Result<Json<Site>> {
-    Ok(Json(load_site(&state, &access.site_id).await?.into_site(access.role())))
+    Ok(Json(
+        load_site(&state, &access.site_id)
+            .await?
+            .into_site(access.role()),
+    ))
 }
 
 /// Renames a site or changes its domains (admins).
@@ -163,7 +185,11 @@ pub async fn update_site(
     ApiJson(body): ApiJson<SiteUpdate>,
 ) -> Result<Json<Site>> {
     access.require_admin()?;
-    let name = body.name.as_deref().map(|n| parse_name("name", n, 100)).transpose()?;
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| parse_name("name", n, 100))
+        .transpose()?;
     let domains = body
         .domains
         .as_deref()
@@ -238,7 +264,8 @@ pub struct MemberUpdate {
 }
 
 fn parse_role(raw: &str) -> Result<Role> {
-    Role::parse(raw).ok_or_else(|| ApiError::invalid("invalid_role", "`role` must be \"admin\" or \"viewer\""))
+    Role::parse(raw)
+        .ok_or_else(|| ApiError::invalid("invalid_role", "`role` must be \"admin\" or \"viewer\""))
 }
 
 async fn members(state: &AppState, site_id: &str) -> Result<Vec<Member>> {
@@ -251,7 +278,13 @@ async fn members(state: &AppState, site_id: &str) -> Result<Vec<Member>> {
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(account, email, role)| Role::parse(&role).map(|role| Member { account, email, role }))
+        .filter_map(|(account, email, role)| {
+            Role::parse(&role).map(|role| Member {
+                account,
+                email,
+                role,
+            })
+        })
         .collect())
 }
 
@@ -259,8 +292,13 @@ async fn members(state: &AppState, site_id: &str) -> Result<Vec<Member>> {
 #[utoipa::path(get, path = "/api/sites/{site}/members", tag = "members", params(("site" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Items<Member>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_members(State(state): State<AppState>, access: SiteAccess) -> Result<Json<Items<Member>>> {
-    Ok(Json(Items { items: members(&state, &access.site_id).await? }))
+pub async fn list_members(
+    State(state): State<AppState>,
+    access: SiteAccess,
+) -> Result<Json<Items<Member>>> {
+    Ok(Json(Items {
+        items: members(&state, &access.site_id).await?,
+    }))
 }
 
 /// Adds an existing account as a member, or changes its role if it is one (admins).
@@ -278,12 +316,16 @@ pub async fn add_member(
     let role = parse_role(&body.role)?;
     let email = parse_email(&body.email)
         .ok_or_else(|| ApiError::invalid("invalid_email", "`email` is not an e-mail address"))?;
-    let account: Option<String> = sqlx::query_scalar("select account_id from account where email = $1")
-        .bind(&email)
-        .fetch_optional(state.db.pool())
-        .await?;
+    let account: Option<String> =
+        sqlx::query_scalar("select account_id from account where email = $1")
+            .bind(&email)
+            .fetch_optional(state.db.pool())
+            .await?;
     let account = account.ok_or_else(|| {
-        ApiError::invalid("unknown_account", "no account has this e-mail; ask them to sign up first")
+        ApiError::invalid(
+            "unknown_account",
+            "no account has this e-mail; ask them to sign up first",
+        )
     })?;
     let existing: Option<String> =
         sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
@@ -293,16 +335,32 @@ pub async fn add_member(
             .await?;
     if existing.is_some() {
         set_role(&state, &access.site_id, &account, role).await?;
-        return Ok((StatusCode::OK, Json(Member { account, email, role })));
+        return Ok((
+            StatusCode::OK,
+            Json(Member {
+                account,
+                email,
+                role,
+            }),
+        ));
     }
-    sqlx::query("insert into membership (site_id, account_id, role, created_at) values ($1, $2, $3, $4)")
-        .bind(&access.site_id)
-        .bind(&account)
-        .bind(role.as_str())
-        .bind(now_ms())
-        .execute(state.db.pool())
-        .await?;
-    Ok((StatusCode::CREATED, Json(Member { account, email, role })))
+    sqlx::query(
+        "insert into membership (site_id, account_id, role, created_at) values ($1, $2, $3, $4)",
+    )
+    .bind(&access.site_id)
+    .bind(&account)
+    .bind(role.as_str())
+    .bind(now_ms())
+    .execute(state.db.pool())
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Member {
+            account,
+            email,
+            role,
+        }),
+    ))
 }
 
 async fn admin_count(state: &AppState, site_id: &str) -> Result<i64> {
@@ -315,18 +373,24 @@ async fn admin_count(state: &AppState, site_id: &str) -> Result<i64> {
 }
 
 async fn member_role(state: &AppState, site_id: &str, account: &str) -> Result<Role> {
-    let role: Option<String> = sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
-        .bind(site_id)
-        .bind(account)
-        .fetch_optional(state.db.pool())
-        .await?;
-    role.as_deref().and_then(Role::parse).ok_or_else(|| ApiError::not_found("member"))
+    let role: Option<String> =
+        sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
+            .bind(site_id)
+            .bind(account)
+            .fetch_optional(state.db.pool())
+            .await?;
+    role.as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| ApiError::not_found("member"))
 }
 
 async fn set_role(state: &AppState, site_id: &str, account: &str, role: Role) -> Result<()> {
     let current = member_role(state, site_id, account).await?;
     if current == Role::Admin && role != Role::Admin && admin_count(state, site_id).await? <= 1 {
-        return Err(ApiError::invalid("last_admin", "a site keeps at least one admin"));
+        return Err(ApiError::invalid(
+            "last_admin",
+            "a site keeps at least one admin",
+        ));
     }
     sqlx::query("update membership set role = $1 where site_id = $2 and account_id = $3")
         .bind(role.as_str())
@@ -357,7 +421,11 @@ pub async fn update_member(
         .bind(&account)
         .fetch_one(state.db.pool())
         .await?;
-    Ok(Json(Member { account, email, role }))
+    Ok(Json(Member {
+        account,
+        email,
+        role,
+    }))
 }
 
 /// Removes a member (admins; any member may remove themselves).
@@ -376,7 +444,10 @@ pub async fn remove_member(
     }
     let role = member_role(&state, &access.site_id, &account).await?;
     if role == Role::Admin && admin_count(&state, &access.site_id).await? <= 1 {
-        return Err(ApiError::invalid("last_admin", "a site keeps at least one admin"));
+        return Err(ApiError::invalid(
+            "last_admin",
+            "a site keeps at least one admin",
+        ));
     }
     sqlx::query("delete from membership where site_id = $1 and account_id = $2")
         .bind(&access.site_id)
@@ -413,7 +484,10 @@ pub struct NewApiKey {
 #[utoipa::path(get, path = "/api/sites/{site}/api-keys", tag = "api-keys", params(("site" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Items<ApiKey>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_keys(State(state): State<AppState>, access: SiteAccess) -> Result<Json<Items<ApiKey>>> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    access: SiteAccess,
+) -> Result<Json<Items<ApiKey>>> {
     if access.role().is_none() {
         access.require_admin()?;
     }
@@ -458,7 +532,15 @@ pub async fn create_key(
         .bind(now)
         .execute(state.db.pool())
         .await?;
-    Ok((StatusCode::CREATED, Json(NewApiKeyResponse { id, name, key, created_at: rfc3339(now) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(NewApiKeyResponse {
+            id,
+            name,
+            key,
+            created_at: rfc3339(now),
+        }),
+    ))
 }
 
 /// Revokes an API key (admins).

@@ -22,11 +22,16 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not valid text"))?;
+    let value = value.to_str().map_err(|_| {
+        ApiError::unauthorized(
+            "invalid_token",
+            "the Authorization header is not valid text",
+        )
+    })?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::unauthorized(
@@ -42,10 +47,17 @@ fn csrf_check(parts: &Parts) -> Result<(), ApiError> {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(());
     };
-    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     let origin_host = url::Url::parse(origin).ok().and_then(|u| {
         u.host_str().map(|h| match u.port() {
             Some(p) => format!("{h}:{p}"),
@@ -70,13 +82,22 @@ impl Caller {
                     .await?;
             return match row {
                 Some((key_id, site_id)) => Ok(Caller::ApiKey { key_id, site_id }),
-                None => Err(ApiError::unauthorized("invalid_token", "unknown or revoked API key")),
+                None => Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "unknown or revoked API key",
+                )),
             };
         }
         match state.tokens.verify(token) {
             Ok(account_id) => Ok(Caller::Account { account_id }),
-            Err(TokenError::Expired) => Err(ApiError::unauthorized("token_expired", "the token has expired")),
-            Err(TokenError::Invalid) => Err(ApiError::unauthorized("invalid_token", "the token is not valid")),
+            Err(TokenError::Expired) => Err(ApiError::unauthorized(
+                "token_expired",
+                "the token has expired",
+            )),
+            Err(TokenError::Invalid) => Err(ApiError::unauthorized(
+                "invalid_token",
+                "the token is not valid",
+            )),
         }
     }
 
@@ -158,7 +179,9 @@ impl SiteAccess {
     pub fn require_write(&self) -> Result<(), ApiError> {
         match self.access {
             Access::Admin | Access::ApiKey => Ok(()),
-            Access::Viewer => Err(ApiError::forbidden("viewers can read but not change or send")),
+            Access::Viewer => Err(ApiError::forbidden(
+                "viewers can read but not change or send",
+            )),
         }
     }
 
@@ -166,7 +189,9 @@ impl SiteAccess {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.access {
             Access::Admin => Ok(()),
-            Access::Viewer => Err(ApiError::forbidden("viewers can read but not change or send")),
+            Access::Viewer => Err(ApiError::forbidden(
+                "viewers can read but not change or send",
+            )),
             Access::ApiKey => Err(ApiError::Forbidden {
                 code: "account_required",
                 message: "managing the site, members and API keys needs an admin's login".into(),
@@ -182,9 +207,16 @@ impl SiteAccess {
     }
 
     /// Checks what `caller` may do on `site_id`; not a member → 404.
-    pub async fn resolve(state: &AppState, caller: Caller, site_id: &str) -> Result<Self, ApiError> {
+    pub async fn resolve(
+        state: &AppState,
+        caller: Caller,
+        site_id: &str,
+    ) -> Result<Self, ApiError> {
         let access = match &caller {
-            Caller::ApiKey { site_id: key_site, key_id } => {
+            Caller::ApiKey {
+                site_id: key_site,
+                key_id,
+            } => {
                 if key_site != site_id {
                     return Err(ApiError::not_found("site"));
                 }
@@ -197,12 +229,13 @@ impl SiteAccess {
                 Access::ApiKey
             }
             Caller::Account { account_id } => {
-                let role: Option<String> =
-                    sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
-                        .bind(site_id)
-                        .bind(account_id.as_str())
-                        .fetch_optional(state.db.pool())
-                        .await?;
+                let role: Option<String> = sqlx::query_scalar(
+                    "select role from membership where site_id = $1 and account_id = $2",
+                )
+                .bind(site_id)
+                .bind(account_id.as_str())
+                .fetch_optional(state.db.pool())
+                .await?;
                 match role.as_deref().and_then(Role::parse) {
                     Some(Role::Admin) => Access::Admin,
                     Some(Role::Viewer) => Access::Viewer,
@@ -210,7 +243,11 @@ impl SiteAccess {
                 }
             }
         };
-        Ok(Self { site_id: site_id.to_string(), access, caller })
+        Ok(Self {
+            site_id: site_id.to_string(),
+            access,
+            caller,
+        })
     }
 }
 

@@ -8,7 +8,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
@@ -35,7 +37,9 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 pub async fn verify_password(password: String, hash: String) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await?
 }
@@ -65,7 +69,10 @@ impl TokenKeys {
     pub async fn load(db: &Db, configured: Option<&str>, ttl: Duration) -> anyhow::Result<Self> {
         let secret = match configured {
             Some(s) if !s.is_empty() => s.to_string(),
-            _ => db.init_setting("jwt_secret", &crate::domain::random_id(64)).await?,
+            _ => {
+                db.init_setting("jwt_secret", &crate::domain::random_id(64))
+                    .await?
+            }
         };
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -81,13 +88,25 @@ impl TokenKeys {
             iat: now,
             exp: now + self.ttl.as_secs() as i64,
         };
-        Ok(jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// Signs a token with explicit times (tests use it to make expired tokens).
     pub fn issue_with_times(&self, account_id: &str, iat: i64, exp: i64) -> anyhow::Result<String> {
-        let claims = Claims { sub: account_id.to_string(), iat, exp };
-        Ok(jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)?)
+        let claims = Claims {
+            sub: account_id.to_string(),
+            iat,
+            exp,
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     pub fn verify(&self, token: &str) -> Result<String, TokenError> {
@@ -143,10 +162,14 @@ impl LoginLimiter {
     pub fn check(&self, email: &str, ip: std::net::IpAddr) -> Result<(), ApiError> {
         let refuse = |_| {
             metrics::counter!("lookout_login_rate_limited_total").increment(1);
-            ApiError::TooManyRequests { retry_after_secs: 60 }
+            ApiError::TooManyRequests {
+                retry_after_secs: 60,
+            }
         };
         self.per_ip.check_key(&ip).map_err(refuse)?;
-        self.per_account.check_key(&email.to_string()).map_err(refuse)?;
+        self.per_account
+            .check_key(&email.to_string())
+            .map_err(refuse)?;
         Ok(())
     }
 

@@ -97,7 +97,10 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("select 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("select 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn get_setting(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
@@ -109,12 +112,17 @@ impl Db {
 
     /// Stores a setting unless one exists; returns the value that is kept.
     pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, sqlx::Error> {
-        sqlx::query("insert into setting (name, value) values ($1, $2) on conflict (name) do nothing")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        Ok(self.get_setting(name).await?.unwrap_or_else(|| value.to_string()))
+        sqlx::query(
+            "insert into setting (name, value) values ($1, $2) on conflict (name) do nothing",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .get_setting(name)
+            .await?
+            .unwrap_or_else(|| value.to_string()))
     }
 
     pub async fn close(&self) {

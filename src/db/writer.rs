@@ -243,11 +243,12 @@ async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationT
                 metrics::counter!("lookout_writer_errors_total").increment(1);
                 tracing::warn!(error = %e, rows = batch.len(), retry_in = ?delay, "writing a batch failed");
                 if stop.is_cancelled() {
-                    let deadline =
-                        *shutdown_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
+                    let deadline = *shutdown_deadline
+                        .get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
                     if Instant::now() >= deadline {
                         tracing::error!(rows = batch.len(), "giving up on a batch at shutdown");
-                        metrics::counter!("lookout_writer_lost_total").increment(batch.len() as u64);
+                        metrics::counter!("lookout_writer_lost_total")
+                            .increment(batch.len() as u64);
                         batch.clear();
                         return;
                     }
@@ -294,7 +295,13 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
         match r {
             Record::Pageview(p) => {
                 touch_visitor(&mut visitors, &p.site_id, &p.visitor_id, p.at);
-                let s = touch_session(&mut sessions, &p.site_id, &p.session_id, &p.visitor_id, p.at);
+                let s = touch_session(
+                    &mut sessions,
+                    &p.site_id,
+                    &p.session_id,
+                    &p.visitor_id,
+                    p.at,
+                );
                 s.pageviews += 1;
                 if s.referrer.is_none() {
                     s.referrer.clone_from(&p.referrer);
@@ -303,7 +310,13 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
             }
             Record::Event(e) => {
                 touch_visitor(&mut visitors, &e.site_id, &e.visitor_id, e.at);
-                touch_session(&mut sessions, &e.site_id, &e.session_id, &e.visitor_id, e.at);
+                touch_session(
+                    &mut sessions,
+                    &e.site_id,
+                    &e.session_id,
+                    &e.visitor_id,
+                    e.at,
+                );
                 events.push(e);
             }
             Record::Visit(v) => {
@@ -311,7 +324,13 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
                 u.device.clone_from(&v.device);
                 u.browser.clone_from(&v.browser);
                 u.os.clone_from(&v.os);
-                let s = touch_session(&mut sessions, &v.site_id, &v.session_id, &v.visitor_id, v.at);
+                let s = touch_session(
+                    &mut sessions,
+                    &v.site_id,
+                    &v.session_id,
+                    &v.visitor_id,
+                    v.at,
+                );
                 if s.referrer.is_none() {
                     s.referrer.clone_from(&v.referrer);
                 }
@@ -390,7 +409,10 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
             add(&mut args, u.browser.clone());
             add(&mut args, u.os.clone());
             add(&mut args, u.user_id.clone());
-            add(&mut args, serde_json::Value::Object(u.traits.clone()).to_string());
+            add(
+                &mut args,
+                serde_json::Value::Object(u.traits.clone()).to_string(),
+            );
         }
         run_query(sqlx::query_with(&sql, args), &mut tx).await?;
     }

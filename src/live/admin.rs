@@ -36,12 +36,17 @@ type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;
 
 async fn send_json(sink: &mut Sink, v: Value) -> bool {
-    sink.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_ok()
+    sink.send(Message::Text(Utf8Bytes::from(v.to_string())))
+        .await
+        .is_ok()
 }
 
 async fn close_with(sink: &mut Sink, code: u16, reason: &str) {
     let _ = sink
-        .send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.to_string()) })))
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.to_string()),
+        })))
         .await;
     let _ = sink.close().await;
 }
@@ -68,16 +73,20 @@ async fn authenticate(
             let text = loop {
                 match tokio::time::timeout_at(deadline, stream.next()).await {
                     Err(_) => return Err((close::NO_HELLO, "no auth in time")),
-                    Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return Err((1000, "closed")),
+                    Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => {
+                        return Err((1000, "closed"))
+                    }
                     Ok(Some(Ok(Message::Text(t)))) => break t,
-                    Ok(Some(Ok(Message::Binary(_)))) => return Err((close::MALFORMED, "frames are JSON text")),
+                    Ok(Some(Ok(Message::Binary(_)))) => {
+                        return Err((close::MALFORMED, "frames are JSON text"))
+                    }
                     Ok(Some(Ok(_))) => continue,
                 }
             };
             match serde_json::from_str::<AdminFrame>(&text) {
-                Ok(AdminFrame::Auth { token }) => {
-                    Caller::from_token(state, &token).await.map_err(|_| (close::FORBIDDEN, "invalid token"))?
-                }
+                Ok(AdminFrame::Auth { token }) => Caller::from_token(state, &token)
+                    .await
+                    .map_err(|_| (close::FORBIDDEN, "invalid token"))?,
                 Ok(_) => return Err((close::FORBIDDEN, "the first frame must be auth")),
                 Err(_) => return Err((close::MALFORMED, "malformed frame")),
             }
@@ -86,7 +95,9 @@ async fn authenticate(
     if site_id.is_empty() {
         return Err(forbidden);
     }
-    SiteAccess::resolve(state, caller, site_id).await.map_err(|_| forbidden)
+    SiteAccess::resolve(state, caller, site_id)
+        .await
+        .map_err(|_| forbidden)
 }
 
 async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: Stream) {
@@ -151,16 +162,24 @@ async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: 
 async fn handle(state: &AppState, access: &SiteAccess, frame: AdminFrame) -> Option<Value> {
     match frame {
         AdminFrame::Auth { .. } => None,
-        AdminFrame::Snapshot => Some(json!({"type": "snapshot", "visitors": state.hub.snapshot(&access.site_id)})),
+        AdminFrame::Snapshot => {
+            Some(json!({"type": "snapshot", "visitors": state.hub.snapshot(&access.site_id)}))
+        }
         AdminFrame::Send { r#ref, to, message } => {
             let r#ref = r#ref.unwrap_or(Value::Null);
             if let Err(e) = access.require_write() {
-                return Some(json!({"type": "error", "ref": r#ref, "code": "forbidden", "message": e.to_string()}));
+                return Some(
+                    json!({"type": "error", "ref": r#ref, "code": "forbidden", "message": e.to_string()}),
+                );
             }
             let sent_by = access.account_id().map(str::to_string);
             match super::send_message(state, &access.site_id, to, message, None, sent_by).await {
-                Ok(sent) => Some(json!({"type": "sent", "ref": r#ref, "message": sent.id, "delivered": sent.delivered})),
-                Err(e) => Some(json!({"type": "error", "ref": r#ref, "code": e.code(), "message": e.to_string()})),
+                Ok(sent) => Some(
+                    json!({"type": "sent", "ref": r#ref, "message": sent.id, "delivered": sent.delivered}),
+                ),
+                Err(e) => Some(
+                    json!({"type": "error", "ref": r#ref, "code": e.code(), "message": e.to_string()}),
+                ),
             }
         }
     }

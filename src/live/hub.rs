@@ -196,7 +196,11 @@ impl SiteState {
             .filter(|v| !v.tabs.is_empty())
             .map(LiveVisitor::view)
             .collect();
-        v.sort_by(|a, b| a.session_started.cmp(&b.session_started).then_with(|| a.visitor.cmp(&b.visitor)));
+        v.sort_by(|a, b| {
+            a.session_started
+                .cmp(&b.session_started)
+                .then_with(|| a.visitor.cmp(&b.visitor))
+        });
         v
     }
 }
@@ -208,6 +212,14 @@ pub enum Selector<'a> {
     Tab(&'a str),
     Visitors(&'a std::collections::HashSet<String>),
     All,
+}
+
+/// A navigation inside a tab.
+pub struct Nav<'a> {
+    pub url: &'a str,
+    pub title: Option<&'a str>,
+    pub referrer: Option<&'a str>,
+    pub at: i64,
 }
 
 /// One tab a message reached.
@@ -240,7 +252,9 @@ impl Hub {
 
     /// Live tabs of a site and of an IP on this node (for connection limits).
     pub fn tab_count(&self, site_id: &str) -> usize {
-        self.existing_site(site_id).map(|s| lock(&s.state).tabs).unwrap_or(0)
+        self.existing_site(site_id)
+            .map(|s| lock(&s.state).tabs)
+            .unwrap_or(0)
     }
 
     pub fn ip_count(&self, ip: IpAddr) -> usize {
@@ -258,21 +272,24 @@ impl Hub {
             let mut st = lock(&site.state);
             st.tabs += 1;
             let is_new = !st.visitors.contains_key(&info.visitor);
-            let v = st.visitors.entry(info.visitor.clone()).or_insert_with(|| LiveVisitor {
-                visitor: info.visitor.clone(),
-                session: info.session.clone(),
-                user_id: None,
-                traits: Default::default(),
-                referrer: info.referrer.clone(),
-                first_seen: info.at,
-                session_started: info.at,
-                pageviews: 0,
-                device: None,
-                browser: None,
-                os: None,
-                tabs: HashMap::new(),
-                generation: 0,
-            });
+            let v = st
+                .visitors
+                .entry(info.visitor.clone())
+                .or_insert_with(|| LiveVisitor {
+                    visitor: info.visitor.clone(),
+                    session: info.session.clone(),
+                    user_id: None,
+                    traits: Default::default(),
+                    referrer: info.referrer.clone(),
+                    first_seen: info.at,
+                    session_started: info.at,
+                    pageviews: 0,
+                    device: None,
+                    browser: None,
+                    os: None,
+                    tabs: HashMap::new(),
+                    generation: 0,
+                });
             if v.session != info.session {
                 v.session = info.session.clone();
                 v.session_started = info.at;
@@ -332,10 +349,14 @@ impl Hub {
                 }
             }
         }
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let generation = {
             let mut st = lock(&site.state);
-            let Some(v) = st.visitors.get_mut(visitor) else { return };
+            let Some(v) = st.visitors.get_mut(visitor) else {
+                return;
+            };
             if v.tabs.remove(&conn).is_none() {
                 return;
             }
@@ -363,7 +384,9 @@ impl Hub {
     }
 
     fn leave_if_gone(&self, site_id: &str, visitor: &str, generation: u64) {
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
         let gone = st
             .visitors
@@ -376,21 +399,24 @@ impl Hub {
     }
 
     /// A navigation inside a page (or a virtual page view).
-    pub fn pageview(
-        &self,
-        site_id: &str,
-        visitor: &str,
-        conn: u64,
-        url: &str,
-        title: Option<&str>,
-        referrer: Option<&str>,
-        at: i64,
-    ) {
-        let Some(site) = self.existing_site(site_id) else { return };
+    pub fn pageview(&self, site_id: &str, visitor: &str, conn: u64, nav: Nav<'_>) {
+        let Nav {
+            url,
+            title,
+            referrer,
+            at,
+        } = nav;
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
-        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        let Some(v) = st.visitors.get_mut(visitor) else {
+            return;
+        };
         v.pageviews += 1;
-        let Some(t) = v.tabs.get_mut(&conn) else { return };
+        let Some(t) = v.tabs.get_mut(&conn) else {
+            return;
+        };
         t.url = url.to_string();
         t.title = title.map(str::to_string);
         t.since = at;
@@ -402,7 +428,9 @@ impl Hub {
     }
 
     pub fn event(&self, site_id: &str, visitor: &str, name: &str, props: &Value, at: i64) {
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
         st.broadcast(&frame(&json!({
             "type": "event", "visitor": visitor, "name": name, "props": props, "at": rfc3339(at),
@@ -416,9 +444,13 @@ impl Hub {
         user_id: Option<&str>,
         traits: &serde_json::Map<String, Value>,
     ) {
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
-        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        let Some(v) = st.visitors.get_mut(visitor) else {
+            return;
+        };
         if let Some(u) = user_id {
             v.user_id = Some(u.to_string());
         }
@@ -439,9 +471,13 @@ impl Hub {
         user_id: Option<String>,
         traits: serde_json::Map<String, Value>,
     ) {
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
-        let Some(v) = st.visitors.get_mut(visitor) else { return };
+        let Some(v) = st.visitors.get_mut(visitor) else {
+            return;
+        };
         v.first_seen = v.first_seen.min(first_seen);
         if v.user_id.is_none() {
             v.user_id = user_id;
@@ -452,8 +488,16 @@ impl Hub {
     }
 
     /// Delivers a serialised message frame to the selected tabs; returns the tabs reached.
-    pub fn deliver(&self, site_id: &str, selector: Selector<'_>, message_id: &str, frame: &Utf8Bytes) -> Vec<Delivery> {
-        let Some(site) = self.existing_site(site_id) else { return Vec::new() };
+    pub fn deliver(
+        &self,
+        site_id: &str,
+        selector: Selector<'_>,
+        message_id: &str,
+        frame: &Utf8Bytes,
+    ) -> Vec<Delivery> {
+        let Some(site) = self.existing_site(site_id) else {
+            return Vec::new();
+        };
         let mut st = lock(&site.state);
         let mut reached = Vec::new();
         for v in st.visitors.values_mut() {
@@ -476,7 +520,10 @@ impl Hub {
                         t.delivered.pop_front();
                     }
                     t.delivered.push_back(message_id.to_string());
-                    reached.push(Delivery { visitor: v.visitor.clone(), tab: t.tab.clone() });
+                    reached.push(Delivery {
+                        visitor: v.visitor.clone(),
+                        tab: t.tab.clone(),
+                    });
                 }
             }
         }
@@ -489,12 +536,17 @@ impl Hub {
         let site = self.existing_site(site_id)?;
         let st = lock(&site.state);
         let t = st.visitors.get(visitor)?.tabs.get(&conn)?;
-        t.delivered.iter().any(|m| m == message_id).then(|| t.tab.clone())
+        t.delivered
+            .iter()
+            .any(|m| m == message_id)
+            .then(|| t.tab.clone())
     }
 
     /// Tells the site's admins about a message status.
     pub fn status(&self, site_id: &str, message_id: &str, visitor: &str, status: &str, at: i64) {
-        let Some(site) = self.existing_site(site_id) else { return };
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
         let mut st = lock(&site.state);
         st.broadcast(&frame(&json!({
             "type": "message_status", "message": message_id, "visitor": visitor, "status": status, "at": rfc3339(at),
@@ -510,13 +562,20 @@ impl Hub {
 
     /// Is this visitor live (at least one tab) on this node?
     pub fn is_live(&self, site_id: &str, visitor: &str) -> bool {
-        self.existing_site(site_id)
-            .is_some_and(|s| lock(&s.state).visitors.get(visitor).is_some_and(|v| !v.tabs.is_empty()))
+        self.existing_site(site_id).is_some_and(|s| {
+            lock(&s.state)
+                .visitors
+                .get(visitor)
+                .is_some_and(|v| !v.tabs.is_empty())
+        })
     }
 
     /// Subscribes an admin to a site's live events; the snapshot is taken under the same lock
     /// as the subscription, so no delta is missed or applied twice.
-    pub fn subscribe_admin(&self, site_id: &str) -> (AdminGuard, mpsc::Receiver<Utf8Bytes>, Arc<AdminSignal>) {
+    pub fn subscribe_admin(
+        &self,
+        site_id: &str,
+    ) -> (AdminGuard, mpsc::Receiver<Utf8Bytes>, Arc<AdminSignal>) {
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(ADMIN_OUTBOX);
         let signal = Arc::new(AdminSignal::default());
@@ -526,15 +585,31 @@ impl Hub {
             let snap = frame(&json!({"type": "snapshot", "visitors": st.snapshot()}));
             // A fresh channel has room for the first frame.
             let _ = tx.try_send(snap);
-            st.admins.insert(conn, AdminSlot { outbox: tx, signal: signal.clone() });
+            st.admins.insert(
+                conn,
+                AdminSlot {
+                    outbox: tx,
+                    signal: signal.clone(),
+                },
+            );
         }
         metrics::gauge!("lookout_admin_sockets").increment(1.0);
-        (AdminGuard { hub: self.clone(), site_id: site_id.to_string(), conn }, rx, signal)
+        (
+            AdminGuard {
+                hub: self.clone(),
+                site_id: site_id.to_string(),
+                conn,
+            },
+            rx,
+            signal,
+        )
     }
 
     /// Sends the admin a fresh snapshot after its outbox overflowed.
     pub fn resync_admin(&self, guard: &AdminGuard) {
-        let Some(site) = self.existing_site(&guard.site_id) else { return };
+        let Some(site) = self.existing_site(&guard.site_id) else {
+            return;
+        };
         let st = lock(&site.state);
         if let Some(slot) = st.admins.get(&guard.conn) {
             let snap = frame(&json!({"type": "snapshot", "visitors": st.snapshot()}));
@@ -570,8 +645,12 @@ impl Hub {
 
     /// Is the tab still registered (false after its site was deleted or visitor erased)?
     pub fn tab_alive(&self, site_id: &str, visitor: &str, conn: u64) -> bool {
-        self.existing_site(site_id)
-            .is_some_and(|s| lock(&s.state).visitors.get(visitor).is_some_and(|v| v.tabs.contains_key(&conn)))
+        self.existing_site(site_id).is_some_and(|s| {
+            lock(&s.state)
+                .visitors
+                .get(visitor)
+                .is_some_and(|v| v.tabs.contains_key(&conn))
+        })
     }
 }
 
@@ -592,7 +671,8 @@ impl TabGuard {
 
 impl Drop for TabGuard {
     fn drop(&mut self) {
-        self.hub.disconnect_tab(&self.site_id, &self.visitor, self.conn, self.ip);
+        self.hub
+            .disconnect_tab(&self.site_id, &self.visitor, self.conn, self.ip);
     }
 }
 

@@ -67,13 +67,18 @@ pub struct PendingIndex {
 
 impl PendingIndex {
     pub async fn load(db: &crate::db::Db) -> Result<Self, sqlx::Error> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("select distinct site_id, visitor_id from pending_message where expires_at > $1")
-                .bind(now_ms())
-                .fetch_all(db.pool())
-                .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select distinct site_id, visitor_id from pending_message where expires_at > $1",
+        )
+        .bind(now_ms())
+        .fetch_all(db.pool())
+        .await?;
         let index = Self::default();
-        index.set.lock().unwrap_or_else(|e| e.into_inner()).extend(rows);
+        index
+            .set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(rows);
         Ok(index)
     }
 
@@ -119,7 +124,9 @@ pub async fn send_message(
             return Err(SendError::TtlNeedsVisitor);
         }
         if ttl == 0 || ttl > MAX_TTL_SECS {
-            return Err(SendError::Invalid(format!("ttl must be 1 to {MAX_TTL_SECS} seconds")));
+            return Err(SendError::Invalid(format!(
+                "ttl must be 1 to {MAX_TTL_SECS} seconds"
+            )));
         }
     }
     let selector = match &to {
@@ -176,7 +183,10 @@ pub async fn send_message(
             state.pending.add(site_id, v);
         }
     }
-    Ok(Sent { id, delivered: reached.len() })
+    Ok(Sent {
+        id,
+        delivered: reached.len(),
+    })
 }
 
 /// Delivers messages kept for a visitor who just connected (runs beside the socket, never
@@ -203,13 +213,20 @@ pub async fn deliver_pending(state: AppState, site_id: String, visitor: String) 
         }
     };
     for (id, payload) in rows {
-        let Ok(message) = serde_json::from_str::<MessageContent>(&payload) else { continue };
-        let reached = state
-            .hub
-            .deliver(&site_id, Selector::Visitor(&visitor), &id, &message_frame(&id, &message));
+        let Ok(message) = serde_json::from_str::<MessageContent>(&payload) else {
+            continue;
+        };
+        let reached = state.hub.deliver(
+            &site_id,
+            Selector::Visitor(&visitor),
+            &id,
+            &message_frame(&id, &message),
+        );
         let now = now_ms();
         for d in &reached {
-            state.hub.status(&site_id, &id, &d.visitor, "delivered", now);
+            state
+                .hub
+                .status(&site_id, &id, &d.visitor, "delivered", now);
             let _ = state
                 .writer
                 .submit(Record::Status(StatusRow {

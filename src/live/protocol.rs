@@ -92,7 +92,9 @@ pub fn check_url(url: &str) -> Result<String, Invalid> {
 
 pub fn check_title(title: Option<String>) -> Result<Option<String>, Invalid> {
     match title {
-        Some(t) if t.len() > MAX_TITLE => Err(Invalid(format!("title longer than {MAX_TITLE} bytes"))),
+        Some(t) if t.len() > MAX_TITLE => {
+            Err(Invalid(format!("title longer than {MAX_TITLE} bytes")))
+        }
         Some(t) if t.is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -105,7 +107,9 @@ pub fn clean_referrer(referrer: Option<String>) -> Option<String> {
 
 pub fn check_short(field: &str, value: Option<String>) -> Result<Option<String>, Invalid> {
     match value {
-        Some(v) if v.len() > MAX_SHORT => Err(Invalid(format!("{field} longer than {MAX_SHORT} bytes"))),
+        Some(v) if v.len() > MAX_SHORT => {
+            Err(Invalid(format!("{field} longer than {MAX_SHORT} bytes")))
+        }
         other => Ok(other),
     }
 }
@@ -113,7 +117,9 @@ pub fn check_short(field: &str, value: Option<String>) -> Result<Option<String>,
 pub fn check_name(name: &str) -> Result<String, Invalid> {
     let n = name.trim();
     if n.is_empty() || n.len() > MAX_NAME || n.chars().any(char::is_control) {
-        return Err(Invalid(format!("event name must be 1 to {MAX_NAME} bytes of text")));
+        return Err(Invalid(format!(
+            "event name must be 1 to {MAX_NAME} bytes of text"
+        )));
     }
     Ok(n.to_string())
 }
@@ -127,7 +133,10 @@ fn depth(v: &Value) -> usize {
 }
 
 /// Event props and traits: a JSON object (or absent), at most 4 KiB and 4 levels deep.
-pub fn check_object(field: &str, v: Option<Value>) -> Result<serde_json::Map<String, Value>, Invalid> {
+pub fn check_object(
+    field: &str,
+    v: Option<Value>,
+) -> Result<serde_json::Map<String, Value>, Invalid> {
     let map = match v {
         None | Some(Value::Null) => return Ok(Default::default()),
         Some(Value::Object(m)) => m,
@@ -135,10 +144,14 @@ pub fn check_object(field: &str, v: Option<Value>) -> Result<serde_json::Map<Str
     };
     let v = Value::Object(map);
     if depth(&v) > MAX_PROPS_DEPTH {
-        return Err(Invalid(format!("{field} nested deeper than {MAX_PROPS_DEPTH} levels")));
+        return Err(Invalid(format!(
+            "{field} nested deeper than {MAX_PROPS_DEPTH} levels"
+        )));
     }
     if v.to_string().len() > MAX_PROPS_BYTES {
-        return Err(Invalid(format!("{field} larger than {MAX_PROPS_BYTES} bytes")));
+        return Err(Invalid(format!(
+            "{field} larger than {MAX_PROPS_BYTES} bytes"
+        )));
     }
     match v {
         Value::Object(m) => Ok(m),
@@ -152,7 +165,9 @@ pub fn check_user_id(v: Option<Value>) -> Result<Option<String>, Invalid> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(Invalid("user_id must be a non-empty string of at most 256 bytes".into())),
+        Some(_) => Err(Invalid(
+            "user_id must be a non-empty string of at most 256 bytes".into(),
+        )),
     }
 }
 
@@ -275,8 +290,13 @@ mod tests {
 
     #[test]
     fn hello_frames_parse() {
-        let f = parse_visitor_frame(r#"{"type":"hello","visitor":"abcdefgh","session":"s1234567","tab":"t1234567","url":"https://a.test/","resume":true}"#);
-        assert!(matches!(f, Ok(VisitorFrame::Hello(Hello { resume: true, .. }))));
+        let f = parse_visitor_frame(
+            r#"{"type":"hello","visitor":"abcdefgh","session":"s1234567","tab":"t1234567","url":"https://a.test/","resume":true}"#,
+        );
+        assert!(matches!(
+            f,
+            Ok(VisitorFrame::Hello(Hello { resume: true, .. }))
+        ));
     }
 
     #[test]
@@ -319,9 +339,10 @@ mod tests {
         let mut m: MessageContent = serde_json::from_value(json!({"title": "Hi"})).expect("parses");
         assert!(m.validate().is_ok());
         assert_eq!(m.style, Style::Toast);
-        let mut m: MessageContent =
-            serde_json::from_value(json!({"title": "Hi", "cta": {"label": "Go", "url": "javascript:x"}}))
-                .expect("parses");
+        let mut m: MessageContent = serde_json::from_value(
+            json!({"title": "Hi", "cta": {"label": "Go", "url": "javascript:x"}}),
+        )
+        .expect("parses");
         assert!(m.validate().is_err());
         let mut m: MessageContent = serde_json::from_value(json!({"body": ""})).expect("parses");
         assert!(m.validate().is_err());

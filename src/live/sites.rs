@@ -17,14 +17,22 @@ pub struct SiteInfo {
     pub domains: Vec<DomainPattern>,
 }
 
+/// Key → (looked up at, the site or None for an unknown key).
+type Entries = HashMap<String, (Instant, Option<SiteInfo>)>;
+
 #[derive(Clone, Default)]
 pub struct SiteCache {
-    entries: Arc<Mutex<HashMap<String, (Instant, Option<SiteInfo>)>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 impl SiteCache {
     pub async fn lookup(&self, db: &Db, key: &str) -> Result<Option<SiteInfo>, sqlx::Error> {
-        if let Some((at, info)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
+        if let Some((at, info)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
             if at.elapsed() < TTL {
                 return Ok(info.clone());
             }
@@ -38,7 +46,10 @@ impl SiteCache {
             let list: Vec<String> = serde_json::from_str(&domains).unwrap_or_default();
             SiteInfo {
                 site_id,
-                domains: list.iter().filter_map(|d| DomainPattern::parse(d).ok()).collect(),
+                domains: list
+                    .iter()
+                    .filter_map(|d| DomainPattern::parse(d).ok())
+                    .collect(),
             }
         });
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -51,6 +62,9 @@ impl SiteCache {
 
     /// Forgets a key after its site changed or was deleted.
     pub fn invalidate(&self, key: &str) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }

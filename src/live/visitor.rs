@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use serde_json::{json, Value};
 
-use super::hub::TabInfo;
+use super::hub::{Nav, TabInfo};
 use super::protocol::{self, close, Invalid, VisitorFrame};
 use crate::db::now_ms;
 use crate::db::writer::{EventRow, IdentifyRow, PageviewRow, Record, StatusRow, VisitRow};
@@ -30,8 +30,17 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(70);
 fn refuse(status: StatusCode, reason: &'static str, message: &str) -> Response {
     metrics::counter!("lookout_visitor_refused_total", "reason" => reason).increment(1);
     let err = match status {
-        StatusCode::FORBIDDEN => ApiError::Forbidden { code: reason, message: message.into() },
-        StatusCode::TOO_MANY_REQUESTS => return (status, axum::Json(json!({"error": {"code": reason, "message": message}}))).into_response(),
+        StatusCode::FORBIDDEN => ApiError::Forbidden {
+            code: reason,
+            message: message.into(),
+        },
+        StatusCode::TOO_MANY_REQUESTS => {
+            return (
+                status,
+                axum::Json(json!({"error": {"code": reason, "message": message}})),
+            )
+                .into_response()
+        }
         _ => ApiError::bad_request(reason, message),
     };
     err.into_response()
@@ -71,20 +80,36 @@ pub async fn upgrade(
     };
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if !origin_allowed(&site.domains, origin) {
-        return refuse(StatusCode::FORBIDDEN, "origin_refused", "this origin is not one of the site's domains");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "origin_refused",
+            "this origin is not one of the site's domains",
+        );
     }
     let limits = &state.settings.limits;
     if state.hub.tab_count(&site.site_id) >= limits.max_connections_per_site {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "site_connection_limit", "too many connections for this site");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "site_connection_limit",
+            "too many connections for this site",
+        );
     }
     if state.hub.ip_count(peer.ip()) >= limits.max_connections_per_ip {
-        return refuse(StatusCode::TOO_MANY_REQUESTS, "ip_connection_limit", "too many connections from this address");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ip_connection_limit",
+            "too many connections from this address",
+        );
     }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    let ua = parse_user_agent(headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()));
+    let ua = parse_user_agent(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let max_frame = limits.max_frame_bytes;
     ws
         // Small buffers keep an idle socket cheap; frames are small JSON.
@@ -95,7 +120,12 @@ pub async fn upgrade(
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
             let _alive = state.sockets.token();
-            let conn = VisitorConn { state, site_id: site.site_id, ip: peer.ip(), ua };
+            let conn = VisitorConn {
+                state,
+                site_id: site.site_id,
+                ip: peer.ip(),
+                ua,
+            };
             conn.run(socket).await
         })
 }
@@ -128,7 +158,9 @@ fn classify(msg: Option<Result<Message, axum::Error>>) -> Inbound {
     match msg {
         None | Some(Ok(Message::Close(_))) => Inbound::Exit(Exit::Gone),
         Some(Ok(Message::Text(t))) => Inbound::Text(t),
-        Some(Ok(Message::Binary(_))) => Inbound::Exit(Exit::Close(close::MALFORMED, "frames are JSON text".into())),
+        Some(Ok(Message::Binary(_))) => {
+            Inbound::Exit(Exit::Close(close::MALFORMED, "frames are JSON text".into()))
+        }
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Inbound::Skip,
         Some(Err(e)) => {
             let too_large = e
@@ -136,7 +168,8 @@ fn classify(msg: Option<Result<Message, axum::Error>>) -> Inbound {
                 .downcast_ref::<tungstenite::Error>()
                 .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
             if too_large {
-                metrics::counter!("lookout_visitor_refused_total", "reason" => "frame_too_large").increment(1);
+                metrics::counter!("lookout_visitor_refused_total", "reason" => "frame_too_large")
+                    .increment(1);
                 Inbound::Exit(Exit::Close(close::TOO_LARGE, "frame too large".into()))
             } else {
                 Inbound::Exit(Exit::Gone)
@@ -145,10 +178,17 @@ fn classify(msg: Option<Result<Message, axum::Error>>) -> Inbound {
     }
 }
 
-async fn close_with(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: &str) {
+async fn close_with(
+    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &str,
+) {
     let reason: String = reason.chars().take(120).collect();
     let _ = socket
-        .send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) })))
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        })))
         .await;
     let _ = socket.close().await;
 }
@@ -159,7 +199,8 @@ impl VisitorConn {
         let exit = self.session(&mut sink, &mut stream).await;
         if let Exit::Close(code, reason) = exit {
             if code >= 4000 {
-                metrics::counter!("lookout_visitor_closed_total", "code" => code.to_string()).increment(1);
+                metrics::counter!("lookout_visitor_closed_total", "code" => code.to_string())
+                    .increment(1);
             }
             close_with(&mut sink, code, &reason).await;
         }
@@ -200,7 +241,11 @@ impl VisitorConn {
             Ok(t) => t,
             Err(e) => return invalid(e),
         };
-        for (field, v) in [("lang", hello.lang), ("screen", hello.screen), ("tz", hello.tz)] {
+        for (field, v) in [
+            ("lang", hello.lang),
+            ("screen", hello.screen),
+            ("tz", hello.tz),
+        ] {
             if let Err(e) = protocol::check_short(field, v) {
                 return invalid(e);
             }
@@ -229,8 +274,13 @@ impl VisitorConn {
             at,
             pageview: !hello.resume,
         });
-        let welcome = json!({"type": "welcome", "visitor": visitor, "session": session, "tab": tab});
-        if sink.send(Message::Text(Utf8Bytes::from(welcome.to_string()))).await.is_err() {
+        let welcome =
+            json!({"type": "welcome", "visitor": visitor, "session": session, "tab": tab});
+        if sink
+            .send(Message::Text(Utf8Bytes::from(welcome.to_string())))
+            .await
+            .is_err()
+        {
             return Exit::Gone;
         }
         let mut records = vec![Record::Visit(VisitRow {
@@ -263,13 +313,25 @@ impl VisitorConn {
         if !was_live {
             tokio::spawn(enrich(state.clone(), site_id.clone(), visitor.clone()));
         }
-        tokio::spawn(super::deliver_pending(state.clone(), site_id.clone(), visitor.clone()));
+        tokio::spawn(super::deliver_pending(
+            state.clone(),
+            site_id.clone(),
+            visitor.clone(),
+        ));
 
-        let ctx = Ctx { site_id, visitor, session, tab, conn: guard.conn() };
-        let per_second = NonZeroU32::new(limits.max_frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let ctx = Ctx {
+            site_id,
+            visitor,
+            session,
+            tab,
+            conn: guard.conn(),
+        };
+        let per_second =
+            NonZeroU32::new(limits.max_frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
         let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_heard = Instant::now();
         let mut current_url: Option<String> = Some(hello.url);
 
@@ -315,18 +377,34 @@ impl VisitorConn {
         }
     }
 
-    async fn handle(&self, ctx: &Ctx, frame: VisitorFrame, current_url: &mut Option<String>) -> Result<(), Exit> {
+    async fn handle(
+        &self,
+        ctx: &Ctx,
+        frame: VisitorFrame,
+        current_url: &mut Option<String>,
+    ) -> Result<(), Exit> {
         let state = &self.state;
         let at = now_ms();
         let record = match frame {
-            VisitorFrame::Hello(_) => return Err(Exit::Close(close::MALFORMED, "hello was already sent".into())),
+            VisitorFrame::Hello(_) => {
+                return Err(Exit::Close(
+                    close::MALFORMED,
+                    "hello was already sent".into(),
+                ))
+            }
             VisitorFrame::Page(p) => {
                 let url = protocol::check_url(&p.url).map_err(invalid)?;
                 let title = protocol::check_title(p.title).map_err(invalid)?;
                 let referrer = protocol::clean_referrer(p.referrer).or_else(|| current_url.clone());
+                let nav = Nav {
+                    url: &url,
+                    title: title.as_deref(),
+                    referrer: referrer.as_deref(),
+                    at,
+                };
                 state
                     .hub
-                    .pageview(&ctx.site_id, &ctx.visitor, ctx.conn, &url, title.as_deref(), referrer.as_deref(), at);
+                    .pageview(&ctx.site_id, &ctx.visitor, ctx.conn, nav);
                 *current_url = Some(url.clone());
                 Record::Pageview(PageviewRow {
                     site_id: ctx.site_id.clone(),
@@ -342,7 +420,9 @@ impl VisitorConn {
             VisitorFrame::Event { name, props } => {
                 let name = protocol::check_name(&name).map_err(invalid)?;
                 let props = Value::Object(protocol::check_object("props", props).map_err(invalid)?);
-                state.hub.event(&ctx.site_id, &ctx.visitor, &name, &props, at);
+                state
+                    .hub
+                    .event(&ctx.site_id, &ctx.visitor, &name, &props, at);
                 Record::Event(EventRow {
                     site_id: ctx.site_id.clone(),
                     visitor_id: ctx.visitor.clone(),
@@ -357,7 +437,9 @@ impl VisitorConn {
             VisitorFrame::Identify { user_id, traits } => {
                 let user_id = protocol::check_user_id(user_id).map_err(invalid)?;
                 let traits = protocol::check_object("traits", traits).map_err(invalid)?;
-                state.hub.identify(&ctx.site_id, &ctx.visitor, user_id.as_deref(), &traits);
+                state
+                    .hub
+                    .identify(&ctx.site_id, &ctx.visitor, user_id.as_deref(), &traits);
                 Record::Identify(IdentifyRow {
                     site_id: ctx.site_id.clone(),
                     visitor_id: ctx.visitor.clone(),
@@ -368,19 +450,28 @@ impl VisitorConn {
             }
             VisitorFrame::Visibility { state: vis } => {
                 if !matches!(vis.as_str(), "visible" | "hidden") {
-                    return Err(invalid(Invalid("visibility state must be visible or hidden".into())));
+                    return Err(invalid(Invalid(
+                        "visibility state must be visible or hidden".into(),
+                    )));
                 }
                 return Ok(());
             }
             VisitorFrame::Ack { message, status } => {
                 if !matches!(status.as_str(), "shown" | "clicked" | "dismissed") {
-                    return Err(invalid(Invalid("ack status must be shown, clicked or dismissed".into())));
+                    return Err(invalid(Invalid(
+                        "ack status must be shown, clicked or dismissed".into(),
+                    )));
                 }
                 // Acks for messages this tab never received are ignored.
-                let Some(tab) = state.hub.ack(&ctx.site_id, &ctx.visitor, ctx.conn, &message) else {
+                let Some(tab) = state
+                    .hub
+                    .ack(&ctx.site_id, &ctx.visitor, ctx.conn, &message)
+                else {
                     return Ok(());
                 };
-                state.hub.status(&ctx.site_id, &message, &ctx.visitor, &status, at);
+                state
+                    .hub
+                    .status(&ctx.site_id, &message, &ctx.visitor, &status, at);
                 Record::Status(StatusRow {
                     message_id: message,
                     site_id: ctx.site_id.clone(),
@@ -409,17 +500,20 @@ struct Ctx {
 
 /// Loads what the database knows of a returning visitor into the hub.
 async fn enrich(state: AppState, site_id: String, visitor: String) {
-    let row: Result<Option<(i64, Option<String>, String)>, _> =
-        sqlx::query_as("select first_seen, user_id, traits from visitor where site_id = $1 and visitor_id = $2")
-            .bind(&site_id)
-            .bind(&visitor)
-            .fetch_optional(state.db.pool())
-            .await;
+    let row: Result<Option<(i64, Option<String>, String)>, _> = sqlx::query_as(
+        "select first_seen, user_id, traits from visitor where site_id = $1 and visitor_id = $2",
+    )
+    .bind(&site_id)
+    .bind(&visitor)
+    .fetch_optional(state.db.pool())
+    .await;
     if let Ok(Some((first_seen, user_id, traits))) = row {
         let traits = match serde_json::from_str(&traits) {
             Ok(Value::Object(m)) => m,
             _ => Default::default(),
         };
-        state.hub.enrich(&site_id, &visitor, first_seen, user_id, traits);
+        state
+            .hub
+            .enrich(&site_id, &visitor, first_seen, user_id, traits);
     }
 }
