@@ -39,6 +39,7 @@ pub struct Hub {
 struct HubInner {
     sites: Mutex<HashMap<String, Arc<SiteHub>>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_site: Mutex<HashMap<String, usize>>,
     next_conn: AtomicU64,
     grace: Duration,
 }
@@ -106,7 +107,6 @@ pub struct TabInfo {
     pub device: Option<String>,
     pub browser: Option<String>,
     pub os: Option<String>,
-    pub ip: IpAddr,
     pub at: i64,
     /// Record this hello as a page view (false for a reconnect of the same page).
     pub pageview: bool,
@@ -235,6 +235,7 @@ impl Hub {
             inner: Arc::new(HubInner {
                 sites: Mutex::new(HashMap::new()),
                 per_ip: Mutex::new(HashMap::new()),
+                per_site: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
                 grace,
             }),
@@ -250,15 +251,49 @@ impl Hub {
         lock(&self.inner.sites).get(site_id).cloned()
     }
 
-    /// Live tabs of a site and of an IP on this node (for connection limits).
-    pub fn tab_count(&self, site_id: &str) -> usize {
-        self.existing_site(site_id)
-            .map(|s| lock(&s.state).tabs)
-            .unwrap_or(0)
+    /// Reserves a connection slot for a socket about to be upgraded, unless the site or the
+    /// client IP already holds its maximum on this node. The slot is released when dropped.
+    pub fn reserve(
+        &self,
+        site_id: &str,
+        ip: IpAddr,
+        max_site: usize,
+        max_ip: usize,
+    ) -> Result<ConnSlot, LimitHit> {
+        let mut per_site = lock(&self.inner.per_site);
+        let mut per_ip = lock(&self.inner.per_ip);
+        let site_n = per_site.get(site_id).copied().unwrap_or(0);
+        let ip_n = per_ip.get(&ip).copied().unwrap_or(0);
+        if ip_n >= max_ip {
+            return Err(LimitHit::Ip);
+        }
+        if site_n >= max_site {
+            return Err(LimitHit::Site);
+        }
+        per_site.insert(site_id.to_string(), site_n + 1);
+        per_ip.insert(ip, ip_n + 1);
+        Ok(ConnSlot {
+            hub: self.clone(),
+            site_id: site_id.to_string(),
+            ip,
+        })
     }
 
-    pub fn ip_count(&self, ip: IpAddr) -> usize {
-        lock(&self.inner.per_ip).get(&ip).copied().unwrap_or(0)
+    fn release(&self, site_id: &str, ip: IpAddr) {
+        let mut per_site = lock(&self.inner.per_site);
+        if let Some(n) = per_site.get_mut(site_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_site.remove(site_id);
+            }
+        }
+        let mut per_ip = lock(&self.inner.per_ip);
+        if let Some(n) = per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+        }
     }
 
     /// Registers a visitor's tab. Broadcasts `joined` (first tab of a visitor not already live)
@@ -266,7 +301,6 @@ impl Hub {
     pub fn connect_tab(&self, info: TabInfo) -> (TabGuard, mpsc::Receiver<Utf8Bytes>) {
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(VISITOR_OUTBOX);
-        *lock(&self.inner.per_ip).entry(info.ip).or_insert(0) += 1;
         let site = self.site(&info.site_id);
         {
             let mut st = lock(&site.state);
@@ -333,22 +367,12 @@ impl Hub {
             site_id: info.site_id,
             visitor: info.visitor,
             conn,
-            ip: info.ip,
         };
         (guard, rx)
     }
 
-    fn disconnect_tab(&self, site_id: &str, visitor: &str, conn: u64, ip: IpAddr) {
+    fn disconnect_tab(&self, site_id: &str, visitor: &str, conn: u64) {
         metrics::gauge!("lookout_visitor_sockets").decrement(1.0);
-        {
-            let mut per_ip = lock(&self.inner.per_ip);
-            if let Some(n) = per_ip.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    per_ip.remove(&ip);
-                }
-            }
-        }
         let Some(site) = self.existing_site(site_id) else {
             return;
         };
@@ -660,7 +684,6 @@ pub struct TabGuard {
     site_id: String,
     visitor: String,
     conn: u64,
-    ip: IpAddr,
 }
 
 impl TabGuard {
@@ -672,7 +695,27 @@ impl TabGuard {
 impl Drop for TabGuard {
     fn drop(&mut self) {
         self.hub
-            .disconnect_tab(&self.site_id, &self.visitor, self.conn, self.ip);
+            .disconnect_tab(&self.site_id, &self.visitor, self.conn);
+    }
+}
+
+/// Which connection limit refused a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    Site,
+    Ip,
+}
+
+/// A reserved connection slot (counts towards the per-site and per-IP limits until dropped).
+pub struct ConnSlot {
+    hub: Hub,
+    site_id: String,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.hub.release(&self.site_id, self.ip);
     }
 }
 
@@ -686,5 +729,90 @@ pub struct AdminGuard {
 impl Drop for AdminGuard {
     fn drop(&mut self) {
         self.hub.unsubscribe_admin(&self.site_id, self.conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tab(visitor: &str, tab: &str) -> TabInfo {
+        TabInfo {
+            site_id: "site".into(),
+            visitor: visitor.into(),
+            session: "session-1".into(),
+            tab: tab.into(),
+            url: "https://shop.test/".into(),
+            title: None,
+            referrer: None,
+            device: None,
+            browser: None,
+            os: None,
+            at: 1,
+            pageview: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_admin_is_flagged_for_a_snapshot_instead_of_growing_its_outbox() {
+        let hub = Hub::new(Duration::from_millis(10));
+        let (guard, mut rx, signal) = hub.subscribe_admin("site");
+        let (_t, _trx) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        for _ in 0..(ADMIN_OUTBOX * 2) {
+            hub.event("site", "visitor-1", "click", &Value::Null, 2);
+        }
+        assert!(
+            signal.resync.load(Ordering::Acquire),
+            "overflow raises the resync flag"
+        );
+        let mut queued = 0;
+        while rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(
+            queued, ADMIN_OUTBOX,
+            "the outbox never holds more than its bound"
+        );
+        hub.resync_admin(&guard);
+        let snap = rx.try_recv().expect("a fresh snapshot");
+        let v: Value = serde_json::from_str(snap.as_str()).expect("json");
+        assert_eq!(v["type"], "snapshot");
+        assert_eq!(v["visitors"][0]["visitor"], "visitor-1");
+    }
+
+    #[tokio::test]
+    async fn a_fast_admin_is_unaffected_by_a_slow_one() {
+        let hub = Hub::new(Duration::from_millis(10));
+        let (_slow, _slow_rx, slow_signal) = hub.subscribe_admin("site");
+        let (_fast, mut fast_rx, fast_signal) = hub.subscribe_admin("site");
+        let _ = fast_rx.try_recv();
+        for i in 0..(ADMIN_OUTBOX + 10) {
+            hub.event("site", "visitor-1", "click", &Value::Null, i as i64);
+            // The fast admin keeps up.
+            assert!(fast_rx.try_recv().is_ok());
+        }
+        assert!(slow_signal.resync.load(Ordering::Acquire));
+        assert!(!fast_signal.resync.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn messages_reach_only_the_selected_tabs_and_acks_only_count_for_delivered_ones() {
+        let hub = Hub::new(Duration::from_millis(10));
+        let (g1, mut rx1) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        let (_g2, mut rx2) = hub.connect_tab(tab("visitor-2", "tab-2"));
+        let frame = Utf8Bytes::from_static("{}");
+        let reached = hub.deliver("site", Selector::Tab("tab-1"), "m1", &frame);
+        assert_eq!(reached.len(), 1);
+        assert!(rx1.try_recv().is_ok());
+        assert!(rx2.try_recv().is_err());
+        assert_eq!(
+            hub.ack("site", "visitor-1", g1.conn(), "m1").as_deref(),
+            Some("tab-1")
+        );
+        assert_eq!(hub.ack("site", "visitor-1", g1.conn(), "m2"), None);
+        assert_eq!(
+            hub.deliver("other-site", Selector::All, "m3", &frame).len(),
+            0
+        );
     }
 }

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use serde_json::{json, Value};
 
-use super::hub::{Nav, TabInfo};
+use super::hub::{LimitHit, Nav, TabInfo};
 use super::protocol::{self, close, Invalid, VisitorFrame};
 use crate::db::now_ms;
 use crate::db::writer::{EventRow, IdentifyRow, PageviewRow, Record, StatusRow, VisitRow};
@@ -87,23 +87,25 @@ pub async fn upgrade(
         );
     }
     let limits = &state.settings.limits;
-    if state.hub.tab_count(&site.site_id) >= limits.max_connections_per_site {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "site_connection_limit",
-            "too many connections for this site",
-        );
-    }
-    if state.hub.ip_count(peer.ip()) >= limits.max_connections_per_ip {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ip_connection_limit",
-            "too many connections from this address",
-        );
-    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
+    };
+    let slot = match state.hub.reserve(
+        &site.site_id,
+        peer.ip(),
+        limits.max_connections_per_site,
+        limits.max_connections_per_ip,
+    ) {
+        Ok(slot) => slot,
+        Err(LimitHit::Site) => {
+            let msg = "too many connections for this site";
+            return refuse(StatusCode::TOO_MANY_REQUESTS, "site_connection_limit", msg);
+        }
+        Err(LimitHit::Ip) => {
+            let msg = "too many connections from this address";
+            return refuse(StatusCode::TOO_MANY_REQUESTS, "ip_connection_limit", msg);
+        }
     };
     let ua = parse_user_agent(
         headers
@@ -120,10 +122,10 @@ pub async fn upgrade(
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
             let _alive = state.sockets.token();
+            let _slot = slot;
             let conn = VisitorConn {
                 state,
                 site_id: site.site_id,
-                ip: peer.ip(),
                 ua,
             };
             conn.run(socket).await
@@ -133,7 +135,6 @@ pub async fn upgrade(
 struct VisitorConn {
     state: AppState,
     site_id: String,
-    ip: std::net::IpAddr,
     ua: (Option<String>, Option<String>, Option<String>),
 }
 
@@ -270,7 +271,6 @@ impl VisitorConn {
             device: self.ua.0.clone(),
             browser: self.ua.1.clone(),
             os: self.ua.2.clone(),
-            ip: self.ip,
             at,
             pageview: !hello.resume,
         });
