@@ -11,4 +11,5 @@ pub mod error;
 pub mod live;
 pub mod startup;
 pub mod state;
+pub mod targeting;
 pub mod telemetry;

@@ -63,6 +63,7 @@ impl Application {
             None
         };
         let pending = PendingIndex::load(&db).await?;
+        let targeting = crate::targeting::Engine::load_all(&db).await?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
@@ -72,6 +73,7 @@ impl Application {
             hub: Hub::new(settings.limits.leave_grace()),
             sites: SiteCache::default(),
             pending,
+            targeting,
             tokens: Arc::new(tokens),
             login_limiter: Arc::new(LoginLimiter::default()),
             metrics: crate::telemetry::metrics_handle(),
@@ -122,7 +124,10 @@ impl Application {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => state.login_limiter.prune(),
+                        _ = tick.tick() => {
+                            state.login_limiter.prune();
+                            state.targeting.sweep(crate::db::now_ms());
+                        }
                         _ = state.shutdown.cancelled() => break,
                     }
                 }

@@ -20,6 +20,7 @@ pub struct AppState {
     pub hub: Hub,
     pub sites: SiteCache,
     pub pending: PendingIndex,
+    pub targeting: crate::targeting::Engine,
     pub tokens: Arc<TokenKeys>,
     pub login_limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,

@@ -445,6 +445,7 @@ pub async fn erase_visitor(
         "session",
         "message_status",
         "pending_message",
+        "campaign_delivery",
         "visitor",
     ] {
         let done = sqlx::query(&format!(
@@ -467,6 +468,7 @@ pub async fn erase_visitor(
         return Err(ApiError::not_found("visitor"));
     }
     state.hub.forget_visitor(&access.site_id, &visitor);
+    state.targeting.forget_visitor(&access.site_id, &visitor);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ pub mod live;
 pub mod messages;
 pub mod openapi;
 pub mod sites;
+pub mod targeting;
 
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(history::router())
         .merge(messages::router())
         .merge(live::router())
+        .merge(targeting::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, history, live, messages, sites};
+use super::{auth, history, live, messages, sites, targeting};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -44,10 +44,14 @@ impl Modify for BearerAuth {
         history::erase_visitor, history::stats,
         messages::post_message, messages::list_messages,
         live::live,
+        targeting::list_segments, targeting::create_segment, targeting::get_segment, targeting::update_segment,
+        targeting::delete_segment, targeting::segment_members,
+        targeting::list_campaigns, targeting::create_campaign, targeting::get_campaign, targeting::update_campaign,
+        targeting::delete_campaign,
     ),
     tags(
         (name = "accounts"), (name = "sites"), (name = "members"), (name = "api-keys"),
-        (name = "history"), (name = "messages"), (name = "live"),
+        (name = "history"), (name = "messages"), (name = "live"), (name = "targeting"),
     )
 )]
 pub struct ApiDoc;

@@ -227,6 +227,9 @@ pub async fn delete_site(State(state): State<AppState>, access: SiteAccess) -> R
         "message_status",
         "pending_message",
         "message",
+        "campaign_delivery",
+        "campaign",
+        "segment",
         "api_key",
         "membership",
         "site",
@@ -239,6 +242,7 @@ pub async fn delete_site(State(state): State<AppState>, access: SiteAccess) -> R
     tx.commit().await?;
     state.sites.invalidate(&site.site_key);
     state.hub.close_site(&access.site_id);
+    state.targeting.forget_site(&access.site_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

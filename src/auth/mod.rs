@@ -12,6 +12,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,12 @@ pub struct LoginLimiter {
 
 impl Default for LoginLimiter {
     fn default() -> Self {
-        let per_account = Quota::per_minute(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN));
+        // Per account: a burst of 10, then one attempt per minute. (GCRA refills one cell per
+        // period: `per_minute(10)` refills every 6 s and let an 11th attempt through within the
+        // same minute.)
+        let per_account = Quota::with_period(Duration::from_secs(60))
+            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN));
         let per_ip = Quota::per_minute(NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN));
         Self {
             per_account: RateLimiter::keyed(per_account),
@@ -160,16 +166,22 @@ impl Default for LoginLimiter {
 
 impl LoginLimiter {
     pub fn check(&self, email: &str, ip: std::net::IpAddr) -> Result<(), ApiError> {
-        let refuse = |_| {
+        // Answers with the time until the next attempt is allowed, in whole seconds rounded up.
+        let refuse = |wait: Duration| {
             metrics::counter!("lookout_login_rate_limited_total").increment(1);
             ApiError::TooManyRequests {
-                retry_after_secs: 60,
+                retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
             }
         };
-        self.per_ip.check_key(&ip).map_err(refuse)?;
-        self.per_account
-            .check_key(&email.to_string())
-            .map_err(refuse)?;
+        if let Err(not_until) = self.per_ip.check_key(&ip) {
+            return Err(refuse(not_until.wait_time_from(self.per_ip.clock().now())));
+        }
+        let email = email.to_string();
+        if let Err(not_until) = self.per_account.check_key(&email) {
+            return Err(refuse(
+                not_until.wait_time_from(self.per_account.clock().now()),
+            ));
+        }
         Ok(())
     }
 

@@ -91,6 +91,28 @@ pub struct MessageRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub sent_by: Option<String>,
+    /// The campaign that sent it, if any.
+    pub campaign_id: Option<String>,
+}
+
+/// A campaign fired for a visitor: `sent`, held back as `control`, or `test` mode.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub delivery_id: String,
+    pub campaign_id: String,
+    pub site_id: String,
+    pub visitor_id: String,
+    pub session_id: String,
+    pub variant: String,
+    pub message_id: Option<String>,
+    pub at: i64,
+}
+
+/// A campaign's goal reached within its window.
+#[derive(Debug, Clone)]
+pub struct ConversionRow {
+    pub delivery_id: String,
+    pub at: i64,
 }
 
 /// A message kept for a visitor who was offline when it was sent.
@@ -106,6 +128,8 @@ pub struct PendingRow {
 pub enum Record {
     Message(MessageRow),
     Pending(PendingRow),
+    Delivery(DeliveryRow),
+    Conversion(ConversionRow),
     Pageview(PageviewRow),
     Event(EventRow),
     Visit(VisitRow),
@@ -290,6 +314,8 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
     let mut statuses = Vec::new();
     let mut messages = Vec::new();
     let mut pending = Vec::new();
+    let mut deliveries = Vec::new();
+    let mut conversions = Vec::new();
 
     for r in batch {
         match r {
@@ -347,6 +373,8 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
             Record::Status(s) => statuses.push(s),
             Record::Message(m) => messages.push(m),
             Record::Pending(p) => pending.push(p),
+            Record::Delivery(d) => deliveries.push(d),
+            Record::Conversion(c) => conversions.push(c),
         }
     }
 
@@ -355,8 +383,8 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
     // Messages first: statuses and pending rows refer to them.
     for m in messages {
         sqlx::query(
-            "insert into message (message_id, site_id, target, payload, created_at, expires_at, sent_by) \
-             values ($1, $2, $3, $4, $5, $6, $7) on conflict (message_id) do nothing",
+            "insert into message (message_id, site_id, target, payload, created_at, expires_at, sent_by, campaign_id) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (message_id) do nothing",
         )
         .bind(m.message_id.as_str())
         .bind(m.site_id.as_str())
@@ -365,8 +393,33 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
         .bind(m.created_at)
         .bind(m.expires_at)
         .bind(m.sent_by.as_deref())
+        .bind(m.campaign_id.as_deref())
         .execute(&mut *tx)
         .await?;
+    }
+    for d in deliveries {
+        sqlx::query(
+            "insert into campaign_delivery (delivery_id, campaign_id, site_id, visitor_id, session_id, variant, message_id, at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (delivery_id) do nothing",
+        )
+        .bind(d.delivery_id.as_str())
+        .bind(d.campaign_id.as_str())
+        .bind(d.site_id.as_str())
+        .bind(d.visitor_id.as_str())
+        .bind(d.session_id.as_str())
+        .bind(d.variant.as_str())
+        .bind(d.message_id.as_deref())
+        .bind(d.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // After the deliveries of the same batch, so that a conversion always finds its row.
+    for c in conversions {
+        sqlx::query("update campaign_delivery set converted_at = $1 where delivery_id = $2 and converted_at is null")
+            .bind(c.at)
+            .bind(c.delivery_id.as_str())
+            .execute(&mut *tx)
+            .await?;
     }
     for p in pending {
         sqlx::query(

@@ -69,6 +69,8 @@ struct LiveVisitor {
     browser: Option<String>,
     os: Option<String>,
     tabs: HashMap<u64, LiveTab>,
+    segments: Vec<String>,
+    interests: Interests,
     /// Bumped whenever a tab connects, so a pending leave can tell it was overtaken.
     generation: u64,
 }
@@ -110,6 +112,7 @@ pub struct TabInfo {
     pub at: i64,
     /// Record this hello as a page view (false for a reconnect of the same page).
     pub pageview: bool,
+    pub item: Option<crate::targeting::Item>,
 }
 
 #[derive(Serialize, Clone, utoipa::ToSchema)]
@@ -139,6 +142,42 @@ pub struct VisitorView {
     pub device: Option<String>,
     pub browser: Option<String>,
     pub os: Option<String>,
+    /// Segments the visitor is in now.
+    pub segments: Vec<String>,
+    /// What the visitor looked at this session (schema.org data of the pages).
+    pub interests: Interests,
+}
+
+/// Counts of viewed items by brand, model and category, and the price range seen.
+#[derive(Serialize, Clone, Default, utoipa::ToSchema)]
+pub struct Interests {
+    pub brands: std::collections::BTreeMap<String, u32>,
+    pub models: std::collections::BTreeMap<String, u32>,
+    pub categories: std::collections::BTreeMap<String, u32>,
+    pub min_price: Option<f64>,
+    pub max_price: Option<f64>,
+    pub items: u32,
+}
+
+impl Interests {
+    fn add(&mut self, item: &crate::targeting::Item) {
+        // Bounded: a page can't make this grow past a few hundred keys.
+        let bump = |m: &mut std::collections::BTreeMap<String, u32>, k: &Option<String>| {
+            if let Some(k) = k {
+                if m.len() < 100 || m.contains_key(k) {
+                    *m.entry(k.clone()).or_default() += 1;
+                }
+            }
+        };
+        bump(&mut self.brands, &item.brand);
+        bump(&mut self.models, &item.model);
+        bump(&mut self.categories, &item.category);
+        if let Some(p) = item.price {
+            self.min_price = Some(self.min_price.map_or(p, |m| m.min(p)));
+            self.max_price = Some(self.max_price.map_or(p, |m| m.max(p)));
+        }
+        self.items += 1;
+    }
 }
 
 impl LiveVisitor {
@@ -169,6 +208,8 @@ impl LiveVisitor {
             device: self.device.clone(),
             browser: self.browser.clone(),
             os: self.os.clone(),
+            segments: self.segments.clone(),
+            interests: self.interests.clone(),
         }
     }
 }
@@ -210,12 +251,13 @@ pub enum Selector<'a> {
     Visitor(&'a str),
     Session(&'a str),
     Tab(&'a str),
-    Visitors(&'a std::collections::HashSet<String>),
+    Segment(&'a str),
     All,
 }
 
 /// A navigation inside a tab.
 pub struct Nav<'a> {
+    pub item: Option<&'a crate::targeting::Item>,
     pub url: &'a str,
     pub title: Option<&'a str>,
     pub referrer: Option<&'a str>,
@@ -322,6 +364,8 @@ impl Hub {
                     browser: None,
                     os: None,
                     tabs: HashMap::new(),
+                    segments: Vec::new(),
+                    interests: Interests::default(),
                     generation: 0,
                 });
             if v.session != info.session {
@@ -329,6 +373,10 @@ impl Hub {
                 v.session_started = info.at;
                 v.pageviews = 0;
                 v.referrer = info.referrer.clone();
+                v.interests = Interests::default();
+            }
+            if let (true, Some(item)) = (info.pageview, &info.item) {
+                v.interests.add(item);
             }
             v.device = info.device.clone().or(v.device.take());
             v.browser = info.browser.clone().or(v.browser.take());
@@ -425,6 +473,7 @@ impl Hub {
     /// A navigation inside a page (or a virtual page view).
     pub fn pageview(&self, site_id: &str, visitor: &str, conn: u64, nav: Nav<'_>) {
         let Nav {
+            item,
             url,
             title,
             referrer,
@@ -438,6 +487,9 @@ impl Hub {
             return;
         };
         v.pageviews += 1;
+        if let Some(item) = item {
+            v.interests.add(item);
+        }
         let Some(t) = v.tabs.get_mut(&conn) else {
             return;
         };
@@ -527,7 +579,7 @@ impl Hub {
         for v in st.visitors.values_mut() {
             let visitor_match = match &selector {
                 Selector::Visitor(id) => v.visitor == *id,
-                Selector::Visitors(set) => set.contains(&v.visitor),
+                Selector::Segment(id) => v.segments.iter().any(|s| s == id),
                 Selector::All | Selector::Session(_) | Selector::Tab(_) => true,
             };
             if !visitor_match {
@@ -564,6 +616,22 @@ impl Hub {
             .iter()
             .any(|m| m == message_id)
             .then(|| t.tab.clone())
+    }
+
+    /// Records the visitor's segments (from the targeting engine) and tells the admins.
+    pub fn set_segments(&self, site_id: &str, visitor: &str, segments: Vec<String>) {
+        let Some(site) = self.existing_site(site_id) else {
+            return;
+        };
+        let mut st = lock(&site.state);
+        let Some(v) = st.visitors.get_mut(visitor) else {
+            return;
+        };
+        v.segments = segments;
+        let (segments, interests) = (v.segments.clone(), v.interests.clone());
+        st.broadcast(&frame(&json!({
+            "type": "segments", "visitor": visitor, "segments": segments, "interests": interests,
+        })));
     }
 
     /// Tells the site's admins about a message status.
@@ -750,6 +818,7 @@ mod tests {
             os: None,
             at: 1,
             pageview: true,
+            item: None,
         }
     }
 

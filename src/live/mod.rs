@@ -97,7 +97,7 @@ impl PendingIndex {
     }
 }
 
-fn message_frame(id: &str, m: &MessageContent) -> Utf8Bytes {
+pub fn message_frame(id: &str, m: &MessageContent) -> Utf8Bytes {
     Utf8Bytes::from(
         json!({
             "type": "message", "id": id, "title": m.title, "body": m.body, "style": m.style,
@@ -134,8 +134,12 @@ pub async fn send_message(
         Target::Session(s) => Selector::Session(s),
         Target::Tab(t) => Selector::Tab(t),
         Target::All(_) => Selector::All,
-        // Segments are defined by targeting rules; none exist until a segment is created.
-        Target::Segment(_) => return Err(SendError::UnknownSegment),
+        Target::Segment(s) => {
+            if !state.targeting.segment_exists(site_id, s) {
+                return Err(SendError::UnknownSegment);
+            }
+            Selector::Segment(s)
+        }
     };
     let id = new_id();
     let now = now_ms();
@@ -155,10 +159,16 @@ pub async fn send_message(
         created_at: now,
         expires_at,
         sent_by,
+        campaign_id: None,
     }))
     .await
     .map_err(|_| SendError::Unavailable)?;
+    let mut noted = HashSet::new();
     for d in &reached {
+        // Manual messages count towards campaigns' caps too, so nobody is pestered.
+        if noted.insert(d.visitor.as_str()) {
+            state.targeting.note_message(site_id, &d.visitor, now);
+        }
         state.hub.status(site_id, &id, &d.visitor, "delivered", now);
         let _ = submit(Record::Status(StatusRow {
             message_id: id.clone(),

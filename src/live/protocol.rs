@@ -61,6 +61,9 @@ pub struct Hello {
     pub tz: Option<String>,
     #[serde(default)]
     pub resume: bool,
+    /// Schema.org data of the page (brand, model, price, …), read by the snippet.
+    #[serde(default)]
+    pub item: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,8 @@ pub struct Page {
     pub url: String,
     pub title: Option<String>,
     pub referrer: Option<String>,
+    #[serde(default)]
+    pub item: Option<Value>,
 }
 
 /// Why a frame was refused; becomes the close reason.

@@ -23,6 +23,7 @@ use crate::db::writer::{EventRow, IdentifyRow, PageviewRow, Record, StatusRow, V
 use crate::domain::{origin_allowed, ClientId};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::targeting::{Item, Obs};
 
 pub const PING_EVERY: Duration = Duration::from_secs(25);
 pub const IDLE_LIMIT: Duration = Duration::from_secs(70);
@@ -252,12 +253,17 @@ impl VisitorConn {
             }
         }
         let referrer = protocol::clean_referrer(hello.referrer);
+        let item = match Item::parse(hello.item) {
+            Ok(i) => i,
+            Err(e) => return invalid(Invalid(e)),
+        };
         let visitor = ClientId::parse_or_new(hello.visitor.as_deref()).into_string();
         let session = ClientId::parse_or_new(hello.session.as_deref()).into_string();
         let tab = ClientId::parse_or_new(hello.tab.as_deref()).into_string();
         let at = now_ms();
         let site_id = self.site_id.clone();
         tracing::debug!(site = %site_id, visitor = %visitor, resume = hello.resume, "visitor hello");
+        let (title_for_rules, referrer_for_rules) = (title.clone(), referrer.clone());
 
         let was_live = state.hub.is_live(&site_id, &visitor);
         let (guard, mut outbox) = state.hub.connect_tab(TabInfo {
@@ -273,6 +279,7 @@ impl VisitorConn {
             os: self.ua.2.clone(),
             at,
             pageview: !hello.resume,
+            item: item.clone(),
         });
         let welcome =
             json!({"type": "welcome", "visitor": visitor, "session": session, "tab": tab});
@@ -319,6 +326,32 @@ impl VisitorConn {
             visitor.clone(),
         ));
 
+        let hello_obs = Obs::Hello {
+            session: &session,
+            tab: &tab,
+            url: &hello.url,
+            title: title_for_rules.as_deref(),
+            referrer: referrer_for_rules.as_deref(),
+            device: self.ua.0.as_deref(),
+            item: item.as_ref(),
+            pageview: !hello.resume,
+        };
+        let out = state.targeting.observe(&site_id, &visitor, hello_obs, at);
+        crate::targeting::apply(state, &site_id, &visitor, out).await;
+        if state.targeting.needs_history(&site_id, &visitor) {
+            tokio::spawn(crate::targeting::load_history(
+                state.clone(),
+                site_id.clone(),
+                visitor.clone(),
+                session.clone(),
+            ));
+        }
+        let _leaving = LeaveGuard {
+            state: state.clone(),
+            site_id: site_id.clone(),
+            visitor: visitor.clone(),
+            tab: tab.clone(),
+        };
         let ctx = Ctx {
             site_id,
             visitor,
@@ -396,7 +429,16 @@ impl VisitorConn {
                 let url = protocol::check_url(&p.url).map_err(invalid)?;
                 let title = protocol::check_title(p.title).map_err(invalid)?;
                 let referrer = protocol::clean_referrer(p.referrer).or_else(|| current_url.clone());
+                let item = Item::parse(p.item).map_err(|e| invalid(Invalid(e)))?;
+                let obs = Obs::Page {
+                    tab: &ctx.tab,
+                    url: &url,
+                    title: title.as_deref(),
+                    item: item.as_ref(),
+                };
+                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
                 let nav = Nav {
+                    item: item.as_ref(),
                     url: &url,
                     title: title.as_deref(),
                     referrer: referrer.as_deref(),
@@ -406,6 +448,7 @@ impl VisitorConn {
                     .hub
                     .pageview(&ctx.site_id, &ctx.visitor, ctx.conn, nav);
                 *current_url = Some(url.clone());
+                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
                 Record::Pageview(PageviewRow {
                     site_id: ctx.site_id.clone(),
                     visitor_id: ctx.visitor.clone(),
@@ -419,10 +462,17 @@ impl VisitorConn {
             }
             VisitorFrame::Event { name, props } => {
                 let name = protocol::check_name(&name).map_err(invalid)?;
-                let props = Value::Object(protocol::check_object("props", props).map_err(invalid)?);
+                let props = protocol::check_object("props", props).map_err(invalid)?;
+                let obs = Obs::Event {
+                    name: &name,
+                    props: &props,
+                };
+                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                let props = Value::Object(props);
                 state
                     .hub
                     .event(&ctx.site_id, &ctx.visitor, &name, &props, at);
+                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
                 Record::Event(EventRow {
                     site_id: ctx.site_id.clone(),
                     visitor_id: ctx.visitor.clone(),
@@ -440,6 +490,12 @@ impl VisitorConn {
                 state
                     .hub
                     .identify(&ctx.site_id, &ctx.visitor, user_id.as_deref(), &traits);
+                let obs = Obs::Identify {
+                    user_id: user_id.as_deref(),
+                    traits: &traits,
+                };
+                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
                 Record::Identify(IdentifyRow {
                     site_id: ctx.site_id.clone(),
                     visitor_id: ctx.visitor.clone(),
@@ -487,6 +543,25 @@ impl VisitorConn {
             .submit(record)
             .await
             .map_err(|_| Exit::Close(close::TRY_AGAIN, "busy, try again later".into()))
+    }
+}
+
+/// Tells the targeting engine that the tab closed, on every exit path.
+struct LeaveGuard {
+    state: AppState,
+    site_id: String,
+    visitor: String,
+    tab: String,
+}
+
+impl Drop for LeaveGuard {
+    fn drop(&mut self) {
+        let obs = Obs::Close { tab: &self.tab };
+        // Closing a tab only narrows what the visitor is doing; nothing is sent for it.
+        let _ = self
+            .state
+            .targeting
+            .observe(&self.site_id, &self.visitor, obs, now_ms());
     }
 }
 

@@ -6,3 +6,4 @@ mod auth;
 mod history;
 mod live;
 mod sites;
+mod targeting;
