@@ -3,6 +3,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -64,13 +64,24 @@ impl Application {
         };
         let pending = PendingIndex::load(&db).await?;
         let targeting = crate::targeting::Engine::load_all(&db).await?;
+        let hub = Hub::new(settings.limits.leave_grace());
+        let (cluster, hub_events) = match &settings.redis_url {
+            Some(url) => {
+                let cluster = crate::cluster::Cluster::new(&url.0).context("REDIS_URL")?;
+                let (tx, rx) = tokio::sync::mpsc::channel(100_000);
+                hub.attach_bus(tx);
+                (Some(cluster), Some(rx))
+            }
+            None => (None, None),
+        };
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {}", settings.addr))?;
         let state = AppState {
             db,
             writer,
-            hub: Hub::new(settings.limits.leave_grace()),
+            hub,
+            cluster,
             sites: SiteCache::default(),
             pending,
             targeting,
@@ -82,6 +93,9 @@ impl Application {
             shutdown: CancellationToken::new(),
             settings: Arc::new(settings),
         };
+        if let (Some(cluster), Some(rx)) = (&state.cluster, hub_events) {
+            cluster.start(state.clone(), rx);
+        }
         Ok(Self {
             listener,
             state,
@@ -118,6 +132,15 @@ impl Application {
         } = self;
         let router = router(state.clone());
         let shutdown = state.shutdown.clone();
+        if let Some(cluster) = state.cluster.clone() {
+            // Say goodbye first, so that the other nodes keep this node's visitors through the
+            // leave grace while they reconnect there.
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                token.cancelled().await;
+                cluster.goodbye().await;
+            });
+        }
         let pruner = tokio::spawn({
             let state = state.clone();
             async move {
@@ -195,18 +218,36 @@ async fn track_http(req: Request, next: Next) -> Response {
     resp
 }
 
+/// 200 when the database (and Redis, when configured) answer; 503 otherwise. A node whose
+/// Redis is down still serves its own visitors (degraded).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": "ok"})).into_response(),
+    let db_ok = match state.db.ping().await {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": "unavailable"})),
-            )
-                .into_response()
+            false
         }
+    };
+    let mut body = json!({"database": if db_ok { "ok" } else { "unavailable" }});
+    let mut ok = db_ok;
+    if let Some(cluster) = &state.cluster {
+        let redis_ok = cluster.is_up() && cluster.ping().await;
+        body["redis"] = json!(if redis_ok { "ok" } else { "unavailable" });
+        body["node"] = json!(cluster.node());
+        body["peers"] = json!(cluster.peers().len());
+        ok &= redis_ok;
     }
+    body["status"] = json!(match (ok, db_ok) {
+        (true, _) => "ok",
+        (false, true) => "degraded",
+        (false, false) => "unavailable",
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

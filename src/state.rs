@@ -21,6 +21,8 @@ pub struct AppState {
     pub sites: SiteCache,
     pub pending: PendingIndex,
     pub targeting: crate::targeting::Engine,
+    /// The Redis bus, when `REDIS_URL` is set.
+    pub cluster: Option<crate::cluster::Cluster>,
     pub tokens: Arc<TokenKeys>,
     pub login_limiter: Arc<LoginLimiter>,
     pub settings: Arc<Settings>,

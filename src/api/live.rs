@@ -24,6 +24,9 @@ pub struct Live {
     security(("bearer" = [])),
     responses((status = 200, body = Live), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn live(State(state): State<AppState>, access: SiteAccess) -> Result<Json<Live>> {
+    if let Some(cluster) = &state.cluster {
+        cluster.ensure_site(&access.site_id);
+    }
     Ok(Json(Live {
         visitors: state.hub.snapshot(&access.site_id),
     }))

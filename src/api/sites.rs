@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, patch};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use sqlx::{Any, AnyConnection};
 
 use super::{parse_name, Items};
 use crate::auth::extract::{AccountCaller, SiteAccess};
@@ -331,14 +332,13 @@ pub async fn add_member(
             "no account has this e-mail; ask them to sign up first",
         )
     })?;
-    let existing: Option<String> =
-        sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
-            .bind(&access.site_id)
-            .bind(&account)
-            .fetch_optional(state.db.pool())
-            .await?;
-    if existing.is_some() {
-        set_role(&state, &access.site_id, &account, role).await?;
+    let mut tx = lock_site(&state, &access.site_id).await?;
+    if member_role(&mut tx, &access.site_id, &account)
+        .await?
+        .is_some()
+    {
+        set_role(&mut tx, &access.site_id, &account, role).await?;
+        tx.commit().await?;
         return Ok((
             StatusCode::OK,
             Json(Member {
@@ -355,8 +355,9 @@ pub async fn add_member(
     .bind(&account)
     .bind(role.as_str())
     .bind(now_ms())
-    .execute(state.db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(Member {
@@ -367,30 +368,56 @@ pub async fn add_member(
     ))
 }
 
-async fn admin_count(state: &AppState, site_id: &str) -> Result<i64> {
+/// Starts a transaction that holds the site's write lock, so that the membership changes of one
+/// site happen one at a time and the last-admin check and the change are atomic. The no-op update
+/// row-locks the site on Postgres; on SQLite it takes the database write lock (a transaction whose
+/// first statement writes waits on `busy_timeout` rather than failing).
+async fn lock_site(state: &AppState, site_id: &str) -> Result<sqlx::Transaction<'static, Any>> {
+    let mut tx = state.db.pool().begin().await?;
+    let locked = sqlx::query("update site set name = name where site_id = $1")
+        .bind(site_id)
+        .execute(&mut *tx)
+        .await?;
+    if locked.rows_affected() == 0 {
+        return Err(ApiError::not_found("site"));
+    }
+    Ok(tx)
+}
+
+async fn admin_count(conn: &mut AnyConnection, site_id: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("select count(*) from membership where site_id = $1 and role = 'admin'")
             .bind(site_id)
-            .fetch_one(state.db.pool())
+            .fetch_one(conn)
             .await?,
     )
 }
 
-async fn member_role(state: &AppState, site_id: &str, account: &str) -> Result<Role> {
+async fn member_role(
+    conn: &mut AnyConnection,
+    site_id: &str,
+    account: &str,
+) -> Result<Option<Role>> {
     let role: Option<String> =
         sqlx::query_scalar("select role from membership where site_id = $1 and account_id = $2")
             .bind(site_id)
             .bind(account)
-            .fetch_optional(state.db.pool())
+            .fetch_optional(conn)
             .await?;
-    role.as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| ApiError::not_found("member"))
+    Ok(role.as_deref().and_then(Role::parse))
 }
 
-async fn set_role(state: &AppState, site_id: &str, account: &str, role: Role) -> Result<()> {
-    let current = member_role(state, site_id, account).await?;
-    if current == Role::Admin && role != Role::Admin && admin_count(state, site_id).await? <= 1 {
+/// Changes a member's role inside a `lock_site` transaction.
+async fn set_role(
+    conn: &mut AnyConnection,
+    site_id: &str,
+    account: &str,
+    role: Role,
+) -> Result<()> {
+    let current = member_role(conn, site_id, account)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if current == Role::Admin && role != Role::Admin && admin_count(conn, site_id).await? <= 1 {
         return Err(ApiError::invalid(
             "last_admin",
             "a site keeps at least one admin",
@@ -400,7 +427,7 @@ async fn set_role(state: &AppState, site_id: &str, account: &str, role: Role) ->
         .bind(role.as_str())
         .bind(site_id)
         .bind(account)
-        .execute(state.db.pool())
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -420,7 +447,9 @@ pub async fn update_member(
     let account = ids.1;
     access.require_admin()?;
     let role = parse_role(&body.role)?;
-    set_role(&state, &access.site_id, &account, role).await?;
+    let mut tx = lock_site(&state, &access.site_id).await?;
+    set_role(&mut tx, &access.site_id, &account, role).await?;
+    tx.commit().await?;
     let email: String = sqlx::query_scalar("select email from account where account_id = $1")
         .bind(&account)
         .fetch_one(state.db.pool())
@@ -446,8 +475,11 @@ pub async fn remove_member(
     if access.account_id() != Some(account.as_str()) {
         access.require_admin()?;
     }
-    let role = member_role(&state, &access.site_id, &account).await?;
-    if role == Role::Admin && admin_count(&state, &access.site_id).await? <= 1 {
+    let mut tx = lock_site(&state, &access.site_id).await?;
+    let role = member_role(&mut tx, &access.site_id, &account)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if role == Role::Admin && admin_count(&mut tx, &access.site_id).await? <= 1 {
         return Err(ApiError::invalid(
             "last_admin",
             "a site keeps at least one admin",
@@ -456,8 +488,9 @@ pub async fn remove_member(
     sqlx::query("delete from membership where site_id = $1 and account_id = $2")
         .bind(&access.site_id)
         .bind(&account)
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

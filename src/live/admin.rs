@@ -101,6 +101,9 @@ async fn authenticate(
 }
 
 async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: Stream) {
+    if let Some(cluster) = &state.cluster {
+        cluster.ensure_site(&access.site_id);
+    }
     let (guard, mut outbox, signal) = state.hub.subscribe_admin(&access.site_id);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = std::time::Instant::now();

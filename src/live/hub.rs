@@ -42,6 +42,27 @@ struct HubInner {
     per_site: Mutex<HashMap<String, usize>>,
     next_conn: AtomicU64,
     grace: Duration,
+    /// Where changes go for the other nodes (cluster mode).
+    bus: std::sync::OnceLock<mpsc::Sender<HubEvent>>,
+}
+
+/// A change other nodes need to hear about (cluster mode).
+#[derive(Debug, Clone)]
+pub struct HubEvent {
+    pub site_id: String,
+    pub kind: HubEventKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum HubEventKind {
+    /// This node's view of a visitor (tabs here; empty while in the leave grace), or None when
+    /// the visitor is gone from this node.
+    Presence {
+        visitor: String,
+        view: Option<Box<VisitorView>>,
+    },
+    /// A frame for admins (page view, event, identify, message status, segments).
+    Frame(Utf8Bytes),
 }
 
 #[derive(Default)]
@@ -52,6 +73,8 @@ struct SiteHub {
 #[derive(Default)]
 struct SiteState {
     visitors: HashMap<String, LiveVisitor>,
+    /// Other nodes' views of visitors connected to them: visitor → node → view.
+    remote: HashMap<String, HashMap<String, VisitorView>>,
     admins: HashMap<u64, AdminSlot>,
     tabs: usize,
 }
@@ -115,7 +138,7 @@ pub struct TabInfo {
     pub item: Option<crate::targeting::Item>,
 }
 
-#[derive(Serialize, Clone, utoipa::ToSchema)]
+#[derive(Serialize, serde::Deserialize, Clone, Debug, utoipa::ToSchema)]
 pub struct TabView {
     pub tab: String,
     pub url: String,
@@ -124,7 +147,7 @@ pub struct TabView {
 }
 
 /// A live visitor as admins see it (the contract's VISITOR).
-#[derive(Serialize, Clone, utoipa::ToSchema)]
+#[derive(Serialize, serde::Deserialize, Clone, Debug, utoipa::ToSchema)]
 pub struct VisitorView {
     pub visitor: String,
     pub session: String,
@@ -143,13 +166,15 @@ pub struct VisitorView {
     pub browser: Option<String>,
     pub os: Option<String>,
     /// Segments the visitor is in now.
+    #[serde(default)]
     pub segments: Vec<String>,
     /// What the visitor looked at this session (schema.org data of the pages).
+    #[serde(default)]
     pub interests: Interests,
 }
 
 /// Counts of viewed items by brand, model and category, and the price range seen.
-#[derive(Serialize, Clone, Default, utoipa::ToSchema)]
+#[derive(Serialize, serde::Deserialize, Clone, Default, Debug, utoipa::ToSchema)]
 pub struct Interests {
     pub brands: std::collections::BTreeMap<String, u32>,
     pub models: std::collections::BTreeMap<String, u32>,
@@ -230,12 +255,58 @@ impl SiteState {
         }
     }
 
+    fn known(&self, visitor: &str) -> bool {
+        self.visitors.contains_key(visitor) || self.remote.contains_key(visitor)
+    }
+
+    /// One visitor as seen across the cluster: the tabs of every node, the newest session's
+    /// details. None when no node has a tab of it (e.g. all in the leave grace).
+    fn merged_view(&self, visitor: &str) -> Option<VisitorView> {
+        let mut parts: Vec<VisitorView> = Vec::new();
+        if let Some(v) = self.visitors.get(visitor) {
+            parts.push(v.view());
+        }
+        if let Some(r) = self.remote.get(visitor) {
+            parts.extend(r.values().cloned());
+        }
+        if parts.iter().all(|p| p.tabs.is_empty()) {
+            return None;
+        }
+        if parts.len() == 1 {
+            return parts.pop();
+        }
+        parts.sort_by(|a, b| b.session_started.cmp(&a.session_started));
+        let mut base = parts[0].clone();
+        base.tabs = parts.iter().flat_map(|p| p.tabs.iter().cloned()).collect();
+        base.tabs
+            .sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.tab.cmp(&b.tab)));
+        base.tabs.dedup_by(|a, b| a.tab == b.tab);
+        if let Some(t) = base.tabs.first() {
+            base.url = t.url.clone();
+            base.title = t.title.clone();
+        }
+        base.pageviews = parts
+            .iter()
+            .filter(|p| p.session == base.session)
+            .map(|p| p.pageviews)
+            .max()
+            .unwrap_or(base.pageviews);
+        for p in &parts[1..] {
+            for s in &p.segments {
+                if !base.segments.contains(s) {
+                    base.segments.push(s.clone());
+                }
+            }
+        }
+        Some(base)
+    }
+
     fn snapshot(&self) -> Vec<VisitorView> {
-        let mut v: Vec<VisitorView> = self
-            .visitors
-            .values()
-            .filter(|v| !v.tabs.is_empty())
-            .map(LiveVisitor::view)
+        let ids: std::collections::BTreeSet<&String> =
+            self.visitors.keys().chain(self.remote.keys()).collect();
+        let mut v: Vec<VisitorView> = ids
+            .into_iter()
+            .filter_map(|id| self.merged_view(id))
             .collect();
         v.sort_by(|a, b| {
             a.session_started
@@ -247,6 +318,7 @@ impl SiteState {
 }
 
 /// Whom a message goes to, resolved to concrete selectors.
+#[derive(Clone, Copy, Debug)]
 pub enum Selector<'a> {
     Visitor(&'a str),
     Session(&'a str),
@@ -280,6 +352,7 @@ impl Hub {
                 per_site: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
                 grace,
+                bus: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -347,7 +420,7 @@ impl Hub {
         {
             let mut st = lock(&site.state);
             st.tabs += 1;
-            let is_new = !st.visitors.contains_key(&info.visitor);
+            let is_new = !st.known(&info.visitor);
             let v = st
                 .visitors
                 .entry(info.visitor.clone())
@@ -397,16 +470,24 @@ impl Hub {
                     delivered: VecDeque::new(),
                 },
             );
-            let joined = is_new;
-            let view = joined.then(|| v.view());
-            if let Some(view) = view {
-                st.broadcast(&frame(&json!({"type": "joined", "visitor": view})));
+            let local = v.view();
+            if is_new {
+                st.broadcast(&frame(&json!({"type": "joined", "visitor": local})));
             }
+            self.emit(
+                &info.site_id,
+                HubEventKind::Presence {
+                    visitor: info.visitor.clone(),
+                    view: Some(Box::new(local)),
+                },
+            );
             if info.pageview {
-                st.broadcast(&frame(&json!({
+                let f = frame(&json!({
                     "type": "pageview", "visitor": info.visitor, "session": info.session, "tab": info.tab,
                     "url": info.url, "title": info.title, "referrer": info.referrer, "at": rfc3339(info.at),
-                })));
+                }));
+                st.broadcast(&f);
+                self.emit(&info.site_id, HubEventKind::Frame(f));
             }
         }
         metrics::gauge!("lookout_visitor_sockets").increment(1.0);
@@ -434,6 +515,14 @@ impl Hub {
             }
             let empty = v.tabs.is_empty();
             let generation = v.generation;
+            let view = v.view();
+            self.emit(
+                site_id,
+                HubEventKind::Presence {
+                    visitor: visitor.to_string(),
+                    view: Some(Box::new(view)),
+                },
+            );
             st.tabs = st.tabs.saturating_sub(1);
             if !empty {
                 return;
@@ -466,7 +555,17 @@ impl Hub {
             .is_some_and(|v| v.tabs.is_empty() && v.generation == generation);
         if gone {
             st.visitors.remove(visitor);
-            st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+            self.emit(
+                site_id,
+                HubEventKind::Presence {
+                    visitor: visitor.to_string(),
+                    view: None,
+                },
+            );
+            // Still on another node: not a leave.
+            if !st.known(visitor) {
+                st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+            }
         }
     }
 
@@ -497,10 +596,20 @@ impl Hub {
         t.title = title.map(str::to_string);
         t.since = at;
         let (session, tab) = (t.session.clone(), t.tab.clone());
-        st.broadcast(&frame(&json!({
+        let view = v.view();
+        let f = frame(&json!({
             "type": "pageview", "visitor": visitor, "session": session, "tab": tab,
             "url": url, "title": title, "referrer": referrer, "at": rfc3339(at),
-        })));
+        }));
+        st.broadcast(&f);
+        self.emit(
+            site_id,
+            HubEventKind::Presence {
+                visitor: visitor.to_string(),
+                view: Some(Box::new(view)),
+            },
+        );
+        self.emit(site_id, HubEventKind::Frame(f));
     }
 
     pub fn event(&self, site_id: &str, visitor: &str, name: &str, props: &Value, at: i64) {
@@ -508,9 +617,11 @@ impl Hub {
             return;
         };
         let mut st = lock(&site.state);
-        st.broadcast(&frame(&json!({
+        let f = frame(&json!({
             "type": "event", "visitor": visitor, "name": name, "props": props, "at": rfc3339(at),
-        })));
+        }));
+        st.broadcast(&f);
+        self.emit(site_id, HubEventKind::Frame(f));
     }
 
     pub fn identify(
@@ -532,9 +643,19 @@ impl Hub {
         }
         v.traits.extend(traits.clone());
         let (user_id, traits) = (v.user_id.clone(), Value::Object(v.traits.clone()));
-        st.broadcast(&frame(&json!({
+        let view = v.view();
+        let f = frame(&json!({
             "type": "identify", "visitor": visitor, "user_id": user_id, "traits": traits,
-        })));
+        }));
+        st.broadcast(&f);
+        self.emit(
+            site_id,
+            HubEventKind::Presence {
+                visitor: visitor.to_string(),
+                view: Some(Box::new(view)),
+            },
+        );
+        self.emit(site_id, HubEventKind::Frame(f));
     }
 
     /// Fills in what the database knows about a returning visitor (first seen, identity),
@@ -629,9 +750,19 @@ impl Hub {
         };
         v.segments = segments;
         let (segments, interests) = (v.segments.clone(), v.interests.clone());
-        st.broadcast(&frame(&json!({
+        let view = v.view();
+        let f = frame(&json!({
             "type": "segments", "visitor": visitor, "segments": segments, "interests": interests,
-        })));
+        }));
+        st.broadcast(&f);
+        self.emit(
+            site_id,
+            HubEventKind::Presence {
+                visitor: visitor.to_string(),
+                view: Some(Box::new(view)),
+            },
+        );
+        self.emit(site_id, HubEventKind::Frame(f));
     }
 
     /// Tells the site's admins about a message status.
@@ -640,9 +771,131 @@ impl Hub {
             return;
         };
         let mut st = lock(&site.state);
-        st.broadcast(&frame(&json!({
+        let f = frame(&json!({
             "type": "message_status", "message": message_id, "visitor": visitor, "status": status, "at": rfc3339(at),
-        })));
+        }));
+        st.broadcast(&f);
+        self.emit(site_id, HubEventKind::Frame(f));
+    }
+
+    // ----- cluster mode -----
+
+    /// Sends this node's changes to the cluster bus from now on.
+    pub fn attach_bus(&self, tx: mpsc::Sender<HubEvent>) {
+        let _ = self.inner.bus.set(tx);
+    }
+
+    fn emit(&self, site_id: &str, kind: HubEventKind) {
+        if let Some(bus) = self.inner.bus.get() {
+            // Never block the hub on the bus: a full queue drops (counted), and the periodic
+            // presence refresh repairs what a dropped presence update missed.
+            if bus
+                .try_send(HubEvent {
+                    site_id: site_id.to_string(),
+                    kind,
+                })
+                .is_err()
+            {
+                metrics::counter!("lookout_cluster_dropped_total").increment(1);
+            }
+        }
+    }
+
+    /// Another node's view of a visitor changed (None: gone from that node).
+    pub fn apply_remote_presence(
+        &self,
+        site_id: &str,
+        node: &str,
+        visitor: &str,
+        view: Option<VisitorView>,
+    ) {
+        let site = self.site(site_id);
+        let mut st = lock(&site.state);
+        let before = st.known(visitor);
+        match view {
+            Some(v) => {
+                st.remote
+                    .entry(visitor.to_string())
+                    .or_default()
+                    .insert(node.to_string(), v);
+            }
+            None => {
+                if let Some(m) = st.remote.get_mut(visitor) {
+                    m.remove(node);
+                    if m.is_empty() {
+                        st.remote.remove(visitor);
+                    }
+                }
+            }
+        }
+        let after = st.known(visitor);
+        if !before && after {
+            if let Some(view) = st.merged_view(visitor) {
+                st.broadcast(&frame(&json!({"type": "joined", "visitor": view})));
+            }
+        } else if before && !after {
+            st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+        }
+    }
+
+    /// A frame for admins that happened on another node.
+    pub fn apply_remote_frame(&self, site_id: &str, f: Utf8Bytes) {
+        if let Some(site) = self.existing_site(site_id) {
+            lock(&site.state).broadcast(&f);
+        }
+    }
+
+    /// A node is gone (dead, or left gracefully and its grace has passed): forget its visitors.
+    pub fn drop_node(&self, node: &str) {
+        let sites: Vec<(String, Arc<SiteHub>)> = lock(&self.inner.sites)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (_, site) in sites {
+            let mut st = lock(&site.state);
+            let affected: Vec<String> = st
+                .remote
+                .iter()
+                .filter(|(_, m)| m.contains_key(node))
+                .map(|(v, _)| v.clone())
+                .collect();
+            for visitor in affected {
+                if let Some(m) = st.remote.get_mut(&visitor) {
+                    m.remove(node);
+                    if m.is_empty() {
+                        st.remote.remove(&visitor);
+                    }
+                }
+                if !st.known(&visitor) {
+                    st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
+                }
+            }
+        }
+    }
+
+    /// This node's own view of each of its visitors on a site (for another node's resync).
+    pub fn local_views(&self, site_id: &str) -> Vec<VisitorView> {
+        self.existing_site(site_id)
+            .map(|s| {
+                lock(&s.state)
+                    .visitors
+                    .values()
+                    .map(LiveVisitor::view)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sites with local visitors or admins.
+    pub fn active_sites(&self) -> Vec<String> {
+        lock(&self.inner.sites)
+            .iter()
+            .filter(|(_, s)| {
+                let st = lock(&s.state);
+                !st.visitors.is_empty() || !st.admins.is_empty()
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The visitors on the site now.

@@ -145,6 +145,15 @@ pub async fn send_message(
     let now = now_ms();
     let frame = message_frame(&id, &message);
     let reached = state.hub.deliver(site_id, selector, &id, &frame);
+    // Tabs on other nodes: those nodes record and report their own deliveries.
+    let remote = match &state.cluster {
+        Some(cluster) => {
+            cluster
+                .deliver_remote(site_id, &id, &selector, frame.as_str())
+                .await
+        }
+        None => Vec::new(),
+    };
     metrics::counter!("lookout_messages_sent_total").increment(1);
 
     let target_json = serde_json::to_string(&to).unwrap_or_default();
@@ -180,8 +189,13 @@ pub async fn send_message(
         }))
         .await;
     }
+    for d in &remote {
+        if noted.insert(d.visitor.as_str()) {
+            state.targeting.note_message(site_id, &d.visitor, now);
+        }
+    }
     if let (Target::Visitor(v), Some(expires_at)) = (&to, expires_at) {
-        if reached.is_empty() {
+        if reached.is_empty() && remote.is_empty() {
             submit(Record::Pending(PendingRow {
                 site_id: site_id.to_string(),
                 visitor_id: v.clone(),
@@ -195,14 +209,15 @@ pub async fn send_message(
     }
     Ok(Sent {
         id,
-        delivered: reached.len(),
+        delivered: reached.len() + remote.len(),
     })
 }
 
 /// Delivers messages kept for a visitor who just connected (runs beside the socket, never
 /// in its way).
 pub async fn deliver_pending(state: AppState, site_id: String, visitor: String) {
-    if !state.pending.take(&site_id, &visitor) {
+    // In a cluster another node may have kept the message: always look.
+    if !state.pending.take(&site_id, &visitor) && state.cluster.is_none() {
         return;
     }
     let rows: Result<Vec<(String, String)>, _> = sqlx::query_as(

@@ -95,10 +95,17 @@ pub fn check_url(url: &str) -> Result<String, Invalid> {
     Ok(url.to_string())
 }
 
+/// A page title: informative, so an over-long one is cut (at a character boundary) rather
+/// than costing the visitor a reconnect.
 pub fn check_title(title: Option<String>) -> Result<Option<String>, Invalid> {
     match title {
-        Some(t) if t.len() > MAX_TITLE => {
-            Err(Invalid(format!("title longer than {MAX_TITLE} bytes")))
+        Some(mut t) if t.len() > MAX_TITLE => {
+            let mut end = MAX_TITLE;
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            t.truncate(end);
+            Ok(Some(t))
         }
         Some(t) if t.is_empty() => Ok(None),
         other => Ok(other),
@@ -317,6 +324,15 @@ mod tests {
         assert!(check_url("javascript:alert(1)").is_err());
         assert!(check_url("/relative").is_err());
         assert!(check_url(&format!("https://a.test/{}", "x".repeat(MAX_URL))).is_err());
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_a_character_boundary() {
+        let t = check_title(Some("é".repeat(MAX_TITLE)))
+            .expect("kept")
+            .expect("some");
+        assert!(t.len() <= MAX_TITLE && t.chars().all(|c| c == 'é'));
+        assert_eq!(check_title(Some(String::new())).expect("ok"), None);
     }
 
     #[test]

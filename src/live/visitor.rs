@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::hub::{LimitHit, Nav, TabInfo};
 use super::protocol::{self, close, Invalid, VisitorFrame};
+use crate::cluster::ObsMsg;
 use crate::db::now_ms;
 use crate::db::writer::{EventRow, IdentifyRow, PageviewRow, Record, StatusRow, VisitRow};
 use crate::domain::{origin_allowed, ClientId};
@@ -337,6 +338,20 @@ impl VisitorConn {
             pageview: !hello.resume,
         };
         let out = state.targeting.observe(&site_id, &visitor, hello_obs, at);
+        if let Some(cluster) = &state.cluster {
+            cluster.ensure_site(&site_id);
+            let obs = ObsMsg::Hello {
+                session: session.clone(),
+                tab: tab.clone(),
+                url: hello.url.clone(),
+                title: title_for_rules.clone(),
+                referrer: referrer_for_rules.clone(),
+                device: self.ua.0.clone(),
+                item: item.clone(),
+                pageview: !hello.resume,
+            };
+            cluster.publish_obs(&site_id, &visitor, obs);
+        }
         crate::targeting::apply(state, &site_id, &visitor, out).await;
         if state.targeting.needs_history(&site_id, &visitor) {
             tokio::spawn(crate::targeting::load_history(
@@ -344,6 +359,7 @@ impl VisitorConn {
                 site_id.clone(),
                 visitor.clone(),
                 session.clone(),
+                true,
             ));
         }
         let _leaving = LeaveGuard {
@@ -437,6 +453,16 @@ impl VisitorConn {
                     item: item.as_ref(),
                 };
                 let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                if let Some(cluster) = &state.cluster {
+                    let (url, title, item) = (url.clone(), title.clone(), item.clone());
+                    let obs = ObsMsg::Page {
+                        tab: ctx.tab.clone(),
+                        url,
+                        title,
+                        item,
+                    };
+                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, obs);
+                }
                 let nav = Nav {
                     item: item.as_ref(),
                     url: &url,
@@ -468,6 +494,14 @@ impl VisitorConn {
                     props: &props,
                 };
                 let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                if let Some(cluster) = &state.cluster {
+                    let props = Value::Object(props.clone()).to_string();
+                    let msg = ObsMsg::Event {
+                        name: name.clone(),
+                        props,
+                    };
+                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, msg);
+                }
                 let props = Value::Object(props);
                 state
                     .hub
@@ -495,6 +529,14 @@ impl VisitorConn {
                     traits: &traits,
                 };
                 let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                if let Some(cluster) = &state.cluster {
+                    let traits = Value::Object(traits.clone()).to_string();
+                    let msg = ObsMsg::Identify {
+                        user_id: user_id.clone(),
+                        traits,
+                    };
+                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, msg);
+                }
                 crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
                 Record::Identify(IdentifyRow {
                     site_id: ctx.site_id.clone(),
@@ -562,6 +604,12 @@ impl Drop for LeaveGuard {
             .state
             .targeting
             .observe(&self.site_id, &self.visitor, obs, now_ms());
+        if let Some(cluster) = &self.state.cluster {
+            let obs = ObsMsg::Close {
+                tab: self.tab.clone(),
+            };
+            cluster.publish_obs(&self.site_id, &self.visitor, obs);
+        }
     }
 }
 

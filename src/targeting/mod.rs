@@ -858,7 +858,13 @@ fn fire_campaigns(
 }
 
 /// Loads a visitor's history for the engine beside the socket (never in its way).
-pub async fn load_history(state: AppState, site_id: String, visitor: String, session: String) {
+pub async fn load_history(
+    state: AppState,
+    site_id: String,
+    visitor: String,
+    session: String,
+    local: bool,
+) {
     let earlier: Result<i64, _> = sqlx::query_scalar(
         "select count(*) from session where site_id = $1 and visitor_id = $2 and session_id <> $3",
     )
@@ -894,12 +900,25 @@ pub async fn load_history(state: AppState, site_id: String, visitor: String, ses
         deliveries,
         now_ms(),
     );
-    apply(&state, &site_id, &visitor, out).await;
+    apply_as(&state, &site_id, &visitor, out, local).await;
 }
 
 /// Acts on an outcome: segment badges, campaign messages, control-group and conversion records,
 /// and the next timer.
 pub async fn apply(state: &AppState, site_id: &str, visitor: &str, out: Outcome) {
+    apply_as(state, site_id, visitor, out, true).await
+}
+
+/// `local`: the observation happened on this node. Every node mirrors every observation of the
+/// visitors it hears about (so segments and caps agree across the cluster), but only the node
+/// where it happened sends, holds back or schedules; conversions are recorded by each node for
+/// the deliveries it made (others' ids match no row).
+async fn apply_as(state: &AppState, site_id: &str, visitor: &str, mut out: Outcome, local: bool) {
+    if !local {
+        out.sends.clear();
+        out.controls.clear();
+        out.next_check = None;
+    }
     if out.is_empty() {
         return;
     }
@@ -941,6 +960,13 @@ pub async fn apply(state: &AppState, site_id: &str, visitor: &str, out: Outcome)
         let reached = state
             .hub
             .deliver(site_id, Selector::Visitor(visitor), &message_id, &frame);
+        if let Some(cluster) = &state.cluster {
+            // The visitor's tabs on other nodes; those nodes record their deliveries.
+            let selector = Selector::Visitor(visitor);
+            cluster
+                .deliver_remote(site_id, &message_id, &selector, frame.as_str())
+                .await;
+        }
         let records = [
             Record::Message(MessageRow {
                 message_id: message_id.clone(),
@@ -991,6 +1017,94 @@ pub async fn apply(state: &AppState, site_id: &str, visitor: &str, out: Outcome)
             at,
         ));
     }
+}
+
+/// An observation made on another node: mirrored here (see `apply_as`).
+pub async fn observe_remote(
+    state: &AppState,
+    site_id: &str,
+    visitor: &str,
+    obs: crate::cluster::ObsMsg,
+) {
+    use crate::cluster::ObsMsg;
+    let now = now_ms();
+    let parse_map = |s: &str| match serde_json::from_str(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let out = match &obs {
+        ObsMsg::Hello {
+            session,
+            tab,
+            url,
+            title,
+            referrer,
+            device,
+            item,
+            pageview,
+        } => {
+            let o = Obs::Hello {
+                session,
+                tab,
+                url,
+                title: title.as_deref(),
+                referrer: referrer.as_deref(),
+                device: device.as_deref(),
+                item: item.as_ref(),
+                pageview: *pageview,
+            };
+            state.targeting.observe(site_id, visitor, o, now)
+        }
+        ObsMsg::Page {
+            tab,
+            url,
+            title,
+            item,
+        } => {
+            let o = Obs::Page {
+                tab,
+                url,
+                title: title.as_deref(),
+                item: item.as_ref(),
+            };
+            state.targeting.observe(site_id, visitor, o, now)
+        }
+        ObsMsg::Event { name, props } => {
+            let props = parse_map(props);
+            state.targeting.observe(
+                site_id,
+                visitor,
+                Obs::Event {
+                    name,
+                    props: &props,
+                },
+                now,
+            )
+        }
+        ObsMsg::Identify { user_id, traits } => {
+            let traits = parse_map(traits);
+            let o = Obs::Identify {
+                user_id: user_id.as_deref(),
+                traits: &traits,
+            };
+            state.targeting.observe(site_id, visitor, o, now)
+        }
+        ObsMsg::Close { tab } => state
+            .targeting
+            .observe(site_id, visitor, Obs::Close { tab }, now),
+    };
+    if let ObsMsg::Hello { session, .. } = &obs {
+        if state.targeting.needs_history(site_id, visitor) {
+            tokio::spawn(load_history(
+                state.clone(),
+                site_id.to_string(),
+                visitor.to_string(),
+                session.clone(),
+                false,
+            ));
+        }
+    }
+    apply_as(state, site_id, visitor, out, false).await;
 }
 
 /// Looks at the visitor again at `at` (time-based rules). Boxed: it calls `apply`, which may

@@ -38,7 +38,9 @@ macro_rules! on_both_databases {
             }
             #[tokio::test]
             async fn postgres() {
-                let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await else {
+                let Some(app) =
+                    $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
+                else {
                     return;
                 };
                 ($body)(app).await;
@@ -73,7 +75,10 @@ pub async fn fresh_postgres() -> Option<String> {
         eprintln!("skipped: set LOOKOUT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres to run the Postgres variant");
         return None;
     };
-    let name = format!("lookout_test_{}", lookout::domain::random_id(12).to_lowercase());
+    let name = format!(
+        "lookout_test_{}",
+        lookout::domain::random_id(12).to_lowercase()
+    );
     let mut conn = sqlx::PgConnection::connect(&admin_url)
         .await
         .expect("LOOKOUT_TEST_POSTGRES is set but Postgres does not answer");
@@ -81,7 +86,10 @@ pub async fn fresh_postgres() -> Option<String> {
         .execute(&mut conn)
         .await
         .expect("create test database");
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
     Some(format!("{base}/{name}"))
 }
 
@@ -99,9 +107,15 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     }
 }
 
-pub async fn spawn_with(settings: Settings, backend: Backend, dir: Option<tempfile::TempDir>) -> TestApp {
+pub async fn spawn_with(
+    settings: Settings,
+    backend: Backend,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
     let database_url = settings.database_url.0.clone();
-    let app = Application::build(settings).await.expect("application starts");
+    let app = Application::build(settings)
+        .await
+        .expect("application starts");
     let port = app.port();
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
@@ -150,7 +164,13 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
@@ -162,7 +182,11 @@ impl TestApp {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -176,7 +200,12 @@ impl TestApp {
 
     pub async fn signup(&self, email: &str) -> Account {
         let (status, body) = self
-            .request("POST", "/api/auth/signup", None, Some(json!({"email": email, "password": "correct horse"})))
+            .request(
+                "POST",
+                "/api/auth/signup",
+                None,
+                Some(json!({"email": email, "password": "correct horse"})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "signup: {body}");
         Account {
@@ -187,7 +216,13 @@ impl TestApp {
     }
 
     pub async fn create_site(&self, token: &str, domains: Value) -> Site {
-        let (status, body) = self.post("/api/sites", token, json!({"name": "Shop", "domains": domains})).await;
+        let (status, body) = self
+            .post(
+                "/api/sites",
+                token,
+                json!({"name": "Shop", "domains": domains}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "create site: {body}");
         Site {
             id: body["id"].as_str().expect("id").to_string(),
@@ -203,10 +238,15 @@ impl TestApp {
     }
 
     /// Opens a visitor socket (no hello sent yet).
-    pub async fn visitor_socket(&self, key: &str, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    pub async fn visitor_socket(
+        &self,
+        key: &str,
+        origin: Option<&str>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut req = format!("{}/ws/visitor?site={key}", self.ws_base).into_client_request()?;
         if let Some(o) = origin {
-            req.headers_mut().insert("origin", o.parse().expect("origin header"));
+            req.headers_mut()
+                .insert("origin", o.parse().expect("origin header"));
         }
         req.headers_mut().insert(
             "user-agent",
@@ -214,12 +254,24 @@ impl TestApp {
                 .parse()
                 .expect("ua"),
         );
-        tokio_tungstenite::connect_async(req).await.map(|(ws, _)| ws)
+        tokio_tungstenite::connect_async(req)
+            .await
+            .map(|(ws, _)| ws)
     }
 
     /// Opens a visitor socket and says hello; returns the socket and the welcome frame.
-    pub async fn visitor(&self, key: &str, visitor: &str, session: &str, tab: &str, url: &str) -> (Ws, Value) {
-        let mut ws = self.visitor_socket(key, Some("https://shop.test")).await.expect("visitor connects");
+    pub async fn visitor(
+        &self,
+        key: &str,
+        visitor: &str,
+        session: &str,
+        tab: &str,
+        url: &str,
+    ) -> (Ws, Value) {
+        let mut ws = self
+            .visitor_socket(key, Some("https://shop.test"))
+            .await
+            .expect("visitor connects");
         send(&mut ws, json!({"type": "hello", "visitor": visitor, "session": session, "tab": tab, "url": url,
             "title": "Page", "referrer": "https://search.test/?q=cars", "lang": "en", "screen": "1280x720", "tz": "UTC", "resume": false}))
             .await;
@@ -230,12 +282,16 @@ impl TestApp {
 
     /// Opens an admin socket, authenticates with the token and returns it after the snapshot.
     pub async fn admin(&self, site: &str, token: &str) -> (Ws, Value) {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/ws/admin?site={site}", self.ws_base))
-            .await
-            .expect("admin connects");
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("{}/ws/admin?site={site}", self.ws_base))
+                .await
+                .expect("admin connects");
         send(&mut ws, json!({"type": "auth", "token": token})).await;
         let snapshot = next_json(&mut ws).await.expect("snapshot");
-        assert_eq!(snapshot["type"], "snapshot", "first admin frame: {snapshot}");
+        assert_eq!(
+            snapshot["type"], "snapshot",
+            "first admin frame: {snapshot}"
+        );
         (ws, snapshot)
     }
 
@@ -256,7 +312,9 @@ impl TestApp {
 }
 
 pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.expect("frame sent");
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("frame sent");
 }
 
 /// The next JSON text frame within 3 s (None on close or timeout).

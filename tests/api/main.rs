@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod cluster;
 mod history;
 mod live;
 mod sites;
