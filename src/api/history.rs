@@ -581,7 +581,8 @@ pub async fn stats(
     .fetch_all(pool)
     .await?;
     let top_referrers: Vec<(String, i64)> = sqlx::query_as(
-        "select referrer, count(*) as n from pageview where site_id = $1 and at >= $2 and at < $3 \
+        // Sessions by where they came from (the external referrer of their landing page).
+        "select referrer, count(*) as n from session where site_id = $1 and started_at >= $2 and started_at < $3 \
          and referrer is not null and referrer <> '' group by referrer order by n desc, referrer limit 10",
     )
     .bind(site)

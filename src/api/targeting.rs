@@ -134,6 +134,9 @@ fn segment_out(
 
 async fn reload(state: &AppState, site: &str) -> Result<()> {
     state.targeting.reload_site(&state.db, site).await?;
+    for (visitor, segments) in state.targeting.reevaluate(site, crate::db::now_ms()) {
+        state.hub.set_segments(site, &visitor, segments);
+    }
     if let Some(cluster) = &state.cluster {
         cluster.rules_changed(site);
     }

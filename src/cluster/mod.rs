@@ -652,23 +652,8 @@ async fn dispatch(cluster: &Cluster, state: &AppState, bus: Bus) {
             let now = crate::db::now_ms();
             for d in &reached {
                 state.targeting.note_message(&site, &d.visitor, now);
-                state
-                    .hub
-                    .status(&site, &message, &d.visitor, "delivered", now);
-                let _ = state
-                    .writer
-                    .submit(crate::db::writer::Record::Status(
-                        crate::db::writer::StatusRow {
-                            message_id: message.clone(),
-                            site_id: site.clone(),
-                            visitor_id: d.visitor.clone(),
-                            tab_id: d.tab.clone(),
-                            status: "delivered".into(),
-                            at: now,
-                        },
-                    ))
-                    .await;
             }
+            crate::live::record_delivered(state, &site, &message, &reached, now).await;
             let reply = Bus::Delivered {
                 message,
                 deliveries: reached.into_iter().map(|d| (d.visitor, d.tab)).collect(),
@@ -694,6 +679,9 @@ async fn dispatch(cluster: &Cluster, state: &AppState, bus: Bus) {
             if node != me {
                 if let Err(e) = state.targeting.reload_site(&state.db, &site).await {
                     tracing::warn!(error = %e, "reloading targeting rules failed");
+                }
+                for (visitor, segments) in state.targeting.reevaluate(&site, crate::db::now_ms()) {
+                    state.hub.set_segments(&site, &visitor, segments);
                 }
             }
         }

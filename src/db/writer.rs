@@ -330,7 +330,9 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
                 );
                 s.pageviews += 1;
                 if s.referrer.is_none() {
-                    s.referrer.clone_from(&p.referrer);
+                    // Only another site counts as where the session came from.
+                    s.referrer =
+                        crate::live::protocol::external_referrer(p.referrer.as_deref(), &p.url);
                 }
                 pageviews.push(p);
             }

@@ -85,6 +85,7 @@ struct LiveVisitor {
     user_id: Option<String>,
     traits: serde_json::Map<String, Value>,
     referrer: Option<String>,
+    landing_url: String,
     first_seen: i64,
     session_started: i64,
     pageviews: u64,
@@ -157,6 +158,9 @@ pub struct VisitorView {
     pub url: String,
     pub title: Option<String>,
     pub referrer: Option<String>,
+    /// The first page of this session (its `utm_*` parameters tell the campaign source).
+    #[serde(default)]
+    pub landing_url: Option<String>,
     pub tabs: Vec<TabView>,
     pub first_seen: String,
     pub session_started: String,
@@ -218,6 +222,7 @@ impl LiveVisitor {
             url: current.map(|t| t.url.clone()).unwrap_or_default(),
             title: current.and_then(|t| t.title.clone()),
             referrer: self.referrer.clone(),
+            landing_url: Some(self.landing_url.clone()),
             tabs: tabs
                 .iter()
                 .map(|t| TabView {
@@ -430,6 +435,7 @@ impl Hub {
                     user_id: None,
                     traits: Default::default(),
                     referrer: info.referrer.clone(),
+                    landing_url: info.url.clone(),
                     first_seen: info.at,
                     session_started: info.at,
                     pageviews: 0,
@@ -446,6 +452,7 @@ impl Hub {
                 v.session_started = info.at;
                 v.pageviews = 0;
                 v.referrer = info.referrer.clone();
+                v.landing_url = info.url.clone();
                 v.interests = Interests::default();
             }
             if let (true, Some(item)) = (info.pageview, &info.item) {
@@ -515,6 +522,16 @@ impl Hub {
             }
             let empty = v.tabs.is_empty();
             let generation = v.generation;
+            if !empty {
+                // Tabs remain: admins get the visitor's new state (tabs, current page).
+                let view = st.merged_view(visitor);
+                if let Some(view) = view {
+                    st.broadcast(&frame(&json!({"type": "visitor", "visitor": view})));
+                }
+            }
+            let Some(v) = st.visitors.get_mut(visitor) else {
+                return;
+            };
             let view = v.view();
             self.emit(
                 site_id,

@@ -19,7 +19,7 @@ use crate::db::now_ms;
 use crate::db::writer::{MessageRow, PendingRow, Record, StatusRow};
 use crate::domain::new_id;
 use crate::state::AppState;
-use hub::Selector;
+use hub::{Delivery, Selector};
 use protocol::{MessageContent, Target};
 
 pub fn router() -> Router<AppState> {
@@ -178,17 +178,8 @@ pub async fn send_message(
         if noted.insert(d.visitor.as_str()) {
             state.targeting.note_message(site_id, &d.visitor, now);
         }
-        state.hub.status(site_id, &id, &d.visitor, "delivered", now);
-        let _ = submit(Record::Status(StatusRow {
-            message_id: id.clone(),
-            site_id: site_id.to_string(),
-            visitor_id: d.visitor.clone(),
-            tab_id: d.tab.clone(),
-            status: "delivered".into(),
-            at: now,
-        }))
-        .await;
     }
+    record_delivered(state, site_id, &id, &reached, now).await;
     for d in &remote {
         if noted.insert(d.visitor.as_str()) {
             state.targeting.note_message(site_id, &d.visitor, now);
@@ -211,6 +202,33 @@ pub async fn send_message(
         id,
         delivered: reached.len() + remote.len(),
     })
+}
+
+/// Records that a message reached these tabs of this node: tells the admins and stores the
+/// `delivered` statuses.
+pub async fn record_delivered(
+    state: &AppState,
+    site_id: &str,
+    message_id: &str,
+    reached: &[Delivery],
+    now: i64,
+) {
+    for d in reached {
+        state
+            .hub
+            .status(site_id, message_id, &d.visitor, "delivered", now);
+        let _ = state
+            .writer
+            .submit(Record::Status(StatusRow {
+                message_id: message_id.to_string(),
+                site_id: site_id.to_string(),
+                visitor_id: d.visitor.clone(),
+                tab_id: d.tab.clone(),
+                status: "delivered".into(),
+                at: now,
+            }))
+            .await;
+    }
 }
 
 /// Delivers messages kept for a visitor who just connected (runs beside the socket, never
@@ -247,23 +265,7 @@ pub async fn deliver_pending(state: AppState, site_id: String, visitor: String) 
             &id,
             &message_frame(&id, &message),
         );
-        let now = now_ms();
-        for d in &reached {
-            state
-                .hub
-                .status(&site_id, &id, &d.visitor, "delivered", now);
-            let _ = state
-                .writer
-                .submit(Record::Status(StatusRow {
-                    message_id: id.clone(),
-                    site_id: site_id.clone(),
-                    visitor_id: d.visitor.clone(),
-                    tab_id: d.tab.clone(),
-                    status: "delivered".into(),
-                    at: now,
-                }))
-                .await;
-        }
+        record_delivered(&state, &site_id, &id, &reached, now_ms()).await;
         if reached.is_empty() {
             state.pending.add(&site_id, &visitor);
             continue;

@@ -117,6 +117,20 @@ pub fn clean_referrer(referrer: Option<String>) -> Option<String> {
     referrer.filter(|r| !r.is_empty() && r.len() <= MAX_URL && url::Url::parse(r).is_ok())
 }
 
+/// The referrer if it is another site than the page's (same-host referrers are navigations).
+pub fn external_referrer(referrer: Option<&str>, page: &str) -> Option<String> {
+    let r = referrer?;
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_lowercase))
+    };
+    match (host(r), host(page)) {
+        (Some(a), Some(b)) if a == b => None,
+        _ => Some(r.to_string()),
+    }
+}
+
 pub fn check_short(field: &str, value: Option<String>) -> Result<Option<String>, Invalid> {
     match value {
         Some(v) if v.len() > MAX_SHORT => {

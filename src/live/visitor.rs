@@ -295,7 +295,8 @@ impl VisitorConn {
             site_id: site_id.clone(),
             visitor_id: visitor.clone(),
             session_id: session.clone(),
-            referrer: referrer.clone(),
+            // Where the session came from: only a referrer outside the site counts.
+            referrer: protocol::external_referrer(referrer.as_deref(), &url),
             device: self.ua.0.clone(),
             browser: self.ua.1.clone(),
             os: self.ua.2.clone(),

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::db::writer::{ConversionRow, DeliveryRow, MessageRow, Record, StatusRow};
+use crate::db::writer::{ConversionRow, DeliveryRow, MessageRow, Record};
 use crate::db::{now_ms, Db};
 use crate::live::hub::Selector;
 use crate::live::protocol::MessageContent;
@@ -495,6 +495,24 @@ impl Engine {
         st.rules = Arc::new(rules);
         // Membership is re-evaluated with the new rules on each visitor's next observation.
         Ok(())
+    }
+
+    /// Re-evaluates every known visitor of a site after its rules changed; returns the visitors
+    /// whose membership changed, with their segments now. (Entering a segment this way fires no
+    /// campaign: only what visitors do does.)
+    pub fn reevaluate(&self, site_id: &str, now: i64) -> Vec<(String, Vec<String>)> {
+        let site = self.site(site_id);
+        let mut st = lock(&site);
+        let rules = st.rules.clone();
+        let mut changed = Vec::new();
+        for (id, v) in st.visitors.iter_mut() {
+            let mut out = Outcome::default();
+            evaluate_segments(v, &rules, id, now, &mut out);
+            if let Some(segments) = out.segments {
+                changed.push((id.clone(), segments));
+            }
+        }
+        changed
     }
 
     pub fn forget_site(&self, site_id: &str) {
@@ -992,22 +1010,7 @@ async fn apply_as(state: &AppState, site_id: &str, visitor: &str, mut out: Outco
         for r in records {
             let _ = state.writer.submit(r).await;
         }
-        for d in reached {
-            state
-                .hub
-                .status(site_id, &message_id, &d.visitor, "delivered", now);
-            let _ = state
-                .writer
-                .submit(Record::Status(StatusRow {
-                    message_id: message_id.clone(),
-                    site_id: site_id.to_string(),
-                    visitor_id: d.visitor,
-                    tab_id: d.tab,
-                    status: "delivered".into(),
-                    at: now,
-                }))
-                .await;
-        }
+        crate::live::record_delivered(state, site_id, &message_id, &reached, now).await;
     }
     if let Some(at) = out.next_check {
         tokio::spawn(tick_at(

@@ -628,3 +628,29 @@ on_both_databases!(
         assert_eq!(body, Value::Null);
     }
 );
+
+on_both_databases!(
+    a_valid_token_for_an_account_that_does_not_exist_is_refused,
+    |app: TestApp| async move {
+        // E.g. a database recreated while LOOKOUT_JWT_SECRET stayed the same.
+        let now = chrono::Utc::now().timestamp();
+        let ghost = app
+            .state
+            .tokens
+            .issue_with_times("no-such-account", now, now + 3600)
+            .expect("token");
+
+        for (method, path, body) in [
+            ("GET", "/api/me", None),
+            ("GET", "/api/sites", None),
+            (
+                "POST",
+                "/api/sites",
+                Some(json!({"name": "Orphan", "domains": []})),
+            ),
+        ] {
+            let (status, body) = app.request(method, path, Some(&ghost), body).await;
+            assert_error(status, &body, StatusCode::UNAUTHORIZED, "invalid_token");
+        }
+    }
+);

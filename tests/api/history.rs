@@ -1045,6 +1045,7 @@ on_both_databases!(
         let mut previous: Option<(i64, i64)> = None;
         let mut cursor: Option<String> = None;
         let mut pages = 0;
+        let mut newer_seen: i64 = 0;
         loop {
             let path = match &cursor {
                 Some(c) => format!("{base}?limit=250&cursor={}", enc(c)),
@@ -1068,6 +1069,8 @@ on_both_databases!(
                 let url = item["url"].as_str().expect("url");
                 if url.starts_with("https://shop.test/orig/") {
                     *originals.entry(url.to_string()).or_default() += 1;
+                } else {
+                    newer_seen += 1;
                 }
             }
             match body["next_cursor"].as_str() {
@@ -1089,19 +1092,32 @@ on_both_databases!(
             "every original row was seen"
         );
         assert!(originals.values().all(|&n| n == 1), "and each exactly once");
-        assert!(inserted > 0);
-        // The rows that arrived meanwhile were really written while the walk ran.
-        let newest = wait_until(
+        assert!(
+            inserted > newer_seen,
+            "rows kept arriving after the walk began ({inserted} written, {newer_seen} seen)"
+        );
+        // The rows written meanwhile all arrived as well, each once.
+        let last = format!("https://shop.test/new/{}", inserted - 1);
+        wait_until(
             &app,
-            &format!("{base}?url={}", enc("https://shop.test/new/")),
+            &format!("{base}?url={}", enc(&last)),
             &owner.token,
-            |_| true,
+            |b| b["items"].as_array().is_some_and(|a| !a.is_empty()),
         )
         .await;
-        assert!(
-            !newest["items"].as_array().expect("items").is_empty(),
-            "newer rows were committed"
+        let newer = walk(
+            &app,
+            &format!("{base}?limit=1000&url={}", enc("https://shop.test/new/")),
+            &owner.token,
+        )
+        .await;
+        let newer_urls: HashSet<&str> = newer.iter().filter_map(|p| p["url"].as_str()).collect();
+        assert_eq!(
+            newer.len() as i64,
+            inserted,
+            "{inserted} newer rows were submitted"
         );
+        assert_eq!(newer_urls.len(), newer.len());
     }
 );
 

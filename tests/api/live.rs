@@ -869,3 +869,57 @@ async fn connections_beyond_the_per_ip_and_per_site_limits_are_refused_with_429(
         "refusal counted"
     );
 }
+
+on_both_databases!(
+    closing_one_of_several_tabs_updates_the_visitor_for_admins,
+    |app: TestApp| async move {
+        let (owner, site) = app.owner_with_site("owner@shop.test").await;
+        let (mut admin, _) = app.admin(&site.id, &owner.token).await;
+        let (t1, _) = app
+            .visitor(
+                &site.key,
+                "visitor-0001",
+                "session-0001",
+                "tab-00001",
+                "https://shop.test/?utm_source=newsletter",
+            )
+            .await;
+        let joined = expect_frame(&mut admin, "joined").await;
+        assert_eq!(
+            joined["visitor"]["landing_url"],
+            "https://shop.test/?utm_source=newsletter"
+        );
+        let (_t2, _) = app
+            .visitor(
+                &site.key,
+                "visitor-0001",
+                "session-0001",
+                "tab-00002",
+                "https://shop.test/financing",
+            )
+            .await;
+        drop(t1);
+        let update = expect_frame(&mut admin, "visitor").await;
+        assert_eq!(update["visitor"]["tabs"].as_array().map(Vec::len), Some(1));
+        assert_eq!(update["visitor"]["url"], "https://shop.test/financing");
+        // Same-site referrers are navigations, not sources: the stats count the external one only.
+        let (status, stats) = app
+            .get(&format!("/api/sites/{}/stats", site.id), &owner.token)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for _ in 0..50 {
+            let (_, s) = app
+                .get(&format!("/api/sites/{}/stats", site.id), &owner.token)
+                .await;
+            if s["top_referrers"].as_array().is_some_and(|a| !a.is_empty()) {
+                assert_eq!(
+                    s["top_referrers"],
+                    json!([{"referrer": "https://search.test/?q=cars", "count": 1}])
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!("no referrer counted: {stats}");
+    }
+);

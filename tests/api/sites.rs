@@ -901,6 +901,41 @@ on_both_databases!(
 );
 
 on_both_databases!(
+    adding_the_same_member_twice_at_once_creates_one_membership,
+    |app: TestApp| async move {
+        let owner = app.signup("owner@example.com").await;
+        let member = app.signup("member@example.com").await;
+        for round in 0..10 {
+            let site = app.create_site(&owner.token, json!([])).await;
+            let path = format!("/api/sites/{}/members", site.id);
+            let body = json!({"email": member.email, "role": "viewer"});
+
+            let (r1, r2) = tokio::join!(
+                app.post(&path, &owner.token, body.clone()),
+                app.post(&path, &owner.token, body.clone()),
+            );
+
+            let mut statuses = [r1.0, r2.0];
+            statuses.sort();
+            assert_eq!(
+                statuses,
+                [StatusCode::OK, StatusCode::CREATED],
+                "round {round}: one adds, the other finds the member: {r1:?} {r2:?}"
+            );
+            let r = roles(&app, &site, &owner.token).await;
+            assert_eq!(
+                r,
+                BTreeMap::from([
+                    ("member@example.com".into(), "viewer".into()),
+                    ("owner@example.com".into(), "admin".into())
+                ]),
+                "round {round}"
+            );
+        }
+    }
+);
+
+on_both_databases!(
     any_member_may_leave_and_then_loses_access,
     |app: TestApp| async move {
         let (owner, site) = app.owner_with_site("owner@example.com").await;

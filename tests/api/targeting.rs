@@ -623,3 +623,43 @@ on_both_databases!(
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 );
+
+on_both_databases!(
+    a_new_segment_applies_at_once_to_visitors_already_on_the_site,
+    |app: TestApp| async move {
+        let (owner, site) = app.owner_with_site("dealer@shop.test").await;
+        let (mut admin, _) = app.admin(&site.id, &owner.token).await;
+        let (mut v, _) = app
+            .visitor(
+                &site.key,
+                "visitor-pro01",
+                "session-0001",
+                "tab-00001",
+                "https://shop.test/",
+            )
+            .await;
+        send(
+            &mut v,
+            json!({"type": "identify", "user_id": "u1", "traits": {"plan": "pro"}}),
+        )
+        .await;
+        expect_frame(&mut admin, "identify").await;
+        let (status, seg) = app
+        .post(&format!("/api/sites/{}/segments", site.id), &owner.token,
+            json!({"name": "Pro plan", "conditions": [{"type": "trait", "key": "plan", "value": "pro"}]}))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{seg}");
+        assert_eq!(
+            seg["live_members"], 1,
+            "evaluated on creation, not on the next event"
+        );
+        let id = seg["id"].as_str().expect("id");
+        assert_eq!(
+            expect_frame(&mut admin, "segments").await["segments"],
+            json!([id])
+        );
+        send(&mut admin, json!({"type": "send", "ref": 1, "to": {"segment": id}, "message": {"title": "Pro offer"}})).await;
+        assert_eq!(expect_frame(&mut admin, "sent").await["delivered"], 1);
+        assert_eq!(expect_frame(&mut v, "message").await["title"], "Pro offer");
+    }
+);

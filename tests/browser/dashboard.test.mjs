@@ -1,8 +1,9 @@
 // End-to-end tests of the dashboard (dashboard/dist, as served by the real lookout binary) in
 // Debian's Chromium: an admin signs up, creates a site and installs the tag on a test page served
 // from another origin; a visitor appears live, their journey grows as they navigate, a message
-// reaches their page and its click is counted; history, stats and settings show the data; a
-// viewer cannot send. Screenshots of every main view go to tests/browser/artifacts/.
+// reaches their page and its click is counted, a banner reaches a segment; history, stats and
+// settings show the data; a viewer cannot send; phone-sized screens, reconnects, session expiry.
+// Screenshots of every main view go to tests/browser/artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -157,6 +158,15 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     await page.waitForFunction((v) => /\/p\/spa-step/.test(document.querySelector(`tr[data-visitor="${v}"]`)?.textContent || ''), visitorId, WAIT);
     assert.match(await page.locator(`tr[data-visitor="${visitorId}"]`).innerText(), /\b3\b/);
 
+    // A second tab of the same visitor: one row, two tabs, both in the journey.
+    const second = await visitorCtx.newPage();
+    await second.goto(`${pages.origin}/p/second-tab`);
+    await page.waitForFunction(() => document.querySelectorAll('.drawer .j-section:first-of-type .timeline > li').length === 4, null, WAIT);
+    assert.equal(await page.locator('tr[data-visitor]').count(), 1);
+    await page.waitForFunction((v) => document.querySelector(`tr[data-visitor="${v}"] td:nth-child(5)`)?.textContent === '2', visitorId, WAIT);
+    assert.equal(await drawer.locator('.tab-tag', { hasText: 'tab 2' }).count(), 1);
+    await second.close();
+
     // Identify and track from the page: the row and the journey show them.
     await visitor.evaluate(() => {
       window.lookout('identify', 'user-7', { name: 'Ada Lovelace', plan: 'pro' });
@@ -213,6 +223,34 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     await shot(page, 'messages');
   });
 
+  test('a banner sent to a segment reaches the live visitors in it', async () => {
+    // The visitor identified as plan "pro" before the segment existed.
+    const segment = await page.evaluate(async (site) => {
+      const r = await fetch(`/api/sites/${site}/segments`, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Pro plan', conditions: [{ type: 'trait', key: 'plan', value: 'pro' }] }),
+      });
+      return { status: r.status, body: await r.json() };
+    }, siteId);
+    assert.equal(segment.status, 201, JSON.stringify(segment.body));
+    await page.goto(`${server.url}/#/sites/${siteId}/send`);
+    await page.getByText('A segment', { exact: true }).click();
+    const select = page.getByLabel('Segment', { exact: true });
+    await select.locator(`option[value="${segment.body.id}"]`).waitFor({ state: 'attached', ...WAIT });
+    await select.selectOption(segment.body.id);
+    await page.getByLabel('Title').fill('Pro members: free delivery');
+    await page.getByText('Banner', { exact: true }).click();
+    await page.locator('.preview .pv-banner').getByText('Pro members: free delivery').waitFor(WAIT);
+    await page.getByRole('button', { name: 'Send message' }).click();
+    const card = page.locator('.sent-card', { hasText: 'Pro members: free delivery' });
+    await card.waitFor(WAIT);
+    await shot(page, 'send-segment');
+    assert.ok(Number(await card.locator('[data-status="delivered"] dd').textContent()) >= 1, await card.innerText());
+    await visitor.getByText('Pro members: free delivery').waitFor(WAIT);
+  });
+
   test('history filters page views and events, and finds a visitor by user id', async () => {
     await page.goto(`${server.url}/#/sites/${siteId}/history`);
     const rows = page.locator('.card table tbody tr');
@@ -237,6 +275,23 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     await page.waitForFunction(() => !document.querySelector('main .loading') && document.querySelectorAll('.card table tbody tr').length === 1, null, WAIT);
     assert.match(await rows.first().innerText(), /A-113/);
     await shot(page, 'history-events');
+
+    // Cursor pagination: 60 events, 50 a page.
+    await visitor.evaluate(async () => {
+      for (let i = 0; i < 60; i++) {
+        window.lookout('track', 'scroll_depth', { i });
+        await new Promise((r) => setTimeout(r, 70));
+      }
+    });
+    await page.getByLabel('Event name').fill('scroll_depth');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/name=scroll_depth/);
+    await page.waitForFunction(() => document.querySelectorAll('.card table tbody tr').length === 50, null, WAIT);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.card table tbody tr').length === 60, null, WAIT);
+    await page.getByText('That is all.').waitFor(WAIT);
+    const shown = await rows.evaluateAll((trs) => trs.map((tr) => JSON.parse(tr.querySelector('.props').textContent).i));
+    assert.deepEqual(shown, Array.from({ length: 60 }, (_, k) => 59 - k), 'newest first, no duplicate or gap across pages');
 
     // A time range that ended before anything happened shows the empty state.
     await page.getByLabel('To', { exact: true }).fill('2020-01-01T00:00');
@@ -411,6 +466,30 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     await p.getByRole('heading', { name: 'Stats' }).waitFor(WAIT);
     await shot(p, 'after-relogin');
     await ctx.close();
+  });
+
+  test('a site is deleted only after typing its name', async () => {
+    const other = await page.evaluate(async () => {
+      const r = await fetch('/api/sites', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Old blog', domains: [] }),
+      });
+      return r.json();
+    });
+    await page.goto(`${server.url}/#/sites/${other.id}/settings`);
+    await page.getByRole('button', { name: 'Delete site…' }).click();
+    const dialog = page.getByRole('dialog');
+    const confirm = dialog.getByRole('button', { name: 'Delete site' });
+    assert.ok(await confirm.isDisabled());
+    await dialog.getByLabel('Type “Old blog”').fill('Old blo');
+    assert.ok(await confirm.isDisabled());
+    await dialog.getByLabel('Type “Old blog”').fill('Old blog');
+    await confirm.click();
+    await page.waitForURL(new RegExp(`#/sites/${siteId}/live`));
+    const sites = await page.evaluate(async () => (await (await fetch('/api/sites')).json()).items.map((x) => x.name));
+    assert.deepEqual(sites, ['Acme shop']);
   });
 
   test('logging out ends the session', async () => {
