@@ -140,7 +140,23 @@ impl FromRequestParts<AppState> for AccountCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
-            Caller::Account { account_id } => Ok(Self(account_id)),
+            Caller::Account { account_id } => {
+                // A well-signed token can outlive its account (a database recreated under the
+                // same LOOKOUT_JWT_SECRET): refuse it rather than act for a ghost. Site
+                // endpoints need no such check: their membership lookup finds nothing.
+                let exists: Option<i64> =
+                    sqlx::query_scalar("select 1 from account where account_id = $1")
+                        .bind(account_id.as_str())
+                        .fetch_optional(state.db.pool())
+                        .await?;
+                match exists {
+                    Some(_) => Ok(Self(account_id)),
+                    None => Err(ApiError::unauthorized(
+                        "invalid_token",
+                        "the account no longer exists",
+                    )),
+                }
+            }
             Caller::ApiKey { .. } => Err(ApiError::Forbidden {
                 code: "account_required",
                 message: "this endpoint needs a login token, not an API key".into(),

@@ -354,15 +354,6 @@ impl VisitorConn {
             cluster.publish_obs(&site_id, &visitor, obs);
         }
         crate::targeting::apply(state, &site_id, &visitor, out).await;
-        if state.targeting.needs_history(&site_id, &visitor) {
-            tokio::spawn(crate::targeting::load_history(
-                state.clone(),
-                site_id.clone(),
-                visitor.clone(),
-                session.clone(),
-                true,
-            ));
-        }
         let _leaving = LeaveGuard {
             state: state.clone(),
             site_id: site_id.clone(),

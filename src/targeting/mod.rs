@@ -164,6 +164,9 @@ pub struct Outcome {
     pub conversions: Vec<String>,
     /// When to look at this visitor again (time-based rules), epoch ms.
     pub next_check: Option<i64>,
+    /// The visitor's history (sessions, past deliveries) must be loaded for this session before
+    /// campaigns can fire; set once per context, only when the site has rules.
+    pub load_history: Option<String>,
 }
 
 impl Outcome {
@@ -173,6 +176,7 @@ impl Outcome {
             && self.controls.is_empty()
             && self.conversions.is_empty()
             && self.next_check.is_none()
+            && self.load_history.is_none()
     }
 }
 
@@ -230,6 +234,7 @@ struct VisitorCtx {
     goals: Vec<PendingGoal>,
     time_fired: BTreeSet<(String, String, i64)>,
     history_loaded: bool,
+    history_loading: bool,
     deferred: Vec<Deferred>,
     scheduled: Option<i64>,
     last_active: i64,
@@ -532,13 +537,6 @@ impl Engine {
             .is_some_and(|s| lock(&s).rules.segments.iter().any(|x| x.id == segment))
     }
 
-    /// Does this visitor need its history (sessions, past campaign deliveries) loaded?
-    pub fn needs_history(&self, site_id: &str, visitor: &str) -> bool {
-        let site = self.site(site_id);
-        let st = lock(&site);
-        st.visitors.get(visitor).is_none_or(|v| !v.history_loaded)
-    }
-
     /// Counts a message the visitor received (for `max_messages` caps), manual ones included.
     pub fn note_message(&self, site_id: &str, visitor: &str, at: i64) {
         let site = self.site(site_id);
@@ -706,6 +704,10 @@ impl Engine {
             return out;
         }
         let entered = evaluate_segments(v, &rules, visitor, now, &mut out);
+        if !v.history_loaded && !v.history_loading && !v.session.is_empty() {
+            v.history_loading = true;
+            out.load_history = Some(v.session.clone());
+        }
         if !v.history_loaded {
             if let Some(u) = pageview {
                 v.deferred.push(Deferred::Pageview(u));
@@ -876,7 +878,18 @@ fn fire_campaigns(
 }
 
 /// Loads a visitor's history for the engine beside the socket (never in its way).
-pub async fn load_history(
+pub fn load_history(
+    state: AppState,
+    site_id: String,
+    visitor: String,
+    session: String,
+    local: bool,
+) -> futures_util::future::BoxFuture<'static, ()> {
+    // Boxed: it applies an outcome, which may start another load.
+    Box::pin(load_history_inner(state, site_id, visitor, session, local))
+}
+
+async fn load_history_inner(
     state: AppState,
     site_id: String,
     visitor: String,
@@ -939,6 +952,15 @@ async fn apply_as(state: &AppState, site_id: &str, visitor: &str, mut out: Outco
     }
     if out.is_empty() {
         return;
+    }
+    if let Some(session) = out.load_history.take() {
+        tokio::spawn(load_history(
+            state.clone(),
+            site_id.to_string(),
+            visitor.to_string(),
+            session,
+            local,
+        ));
     }
     let now = now_ms();
     if let Some(segments) = out.segments {
@@ -1096,17 +1118,6 @@ pub async fn observe_remote(
             .targeting
             .observe(site_id, visitor, Obs::Close { tab }, now),
     };
-    if let ObsMsg::Hello { session, .. } = &obs {
-        if state.targeting.needs_history(site_id, visitor) {
-            tokio::spawn(load_history(
-                state.clone(),
-                site_id.to_string(),
-                visitor.to_string(),
-                session.clone(),
-                false,
-            ));
-        }
-    }
     apply_as(state, site_id, visitor, out, false).await;
 }
 
