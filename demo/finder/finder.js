@@ -1,12 +1,15 @@
-// Car finder: a small single-page app under /demo/finder/. It loads /demo/cars.json and navigates
-// with history.pushState between the list (/demo/finder/, filters in the query string) and deep
-// links to each car (/demo/finder/tesla-model-3), which the server answers with this same page.
-// The Lookout snippet sees these navigations by itself; the app only reports its own events.
+// Car finder: a small single-page app under /demo/finder/. It renders the stock of /demo/cars.js
+// and navigates with history.pushState between the list (/demo/finder/, filters in the query
+// string) and deep links to each car (/demo/finder/tesla-model-3), which the server answers with
+// this same page. The Lookout snippet sees these navigations by itself; the app only reports its
+// own events. Like the car pages, a car's view describes the car with schema.org JSON-LD in the
+// <head>, replaced on every navigation (the list has none): the snippet reads it with each page
+// view, which it reports 50 ms after the navigation, once this app has rendered.
 (function () {
   'use strict';
   var BASE = '/demo/finder/';
   var app = document.getElementById('app');
-  var data = null;
+  var data = window.northgateStock;
 
   function h(tag, attrs, children) {
     var el = document.createElement(tag);
@@ -142,16 +145,51 @@
     ]);
   }
 
+  // The JSON-LD of the car shown (null: none), as on the car's own page.
+  function describe(car) {
+    var old = document.getElementById('car-ld');
+    if (old) old.remove();
+    if (!car) return;
+    document.head.appendChild(h('script', {
+      type: 'application/ld+json',
+      id: 'car-ld',
+      text: JSON.stringify({
+        '@context': 'https://schema.org',
+        '@type': 'Car',
+        name: car.name,
+        brand: { '@type': 'Brand', name: car.brand_name },
+        model: car.model,
+        vehicleModelDate: String(car.year),
+        bodyType: car.body,
+        fuelType: car.fuel,
+        color: car.paint,
+        vehicleConfiguration: car.trim,
+        seatingCapacity: car.seats,
+        sku: car.sku,
+        offers: {
+          '@type': 'Offer',
+          price: car.price,
+          priceCurrency: 'USD',
+          availability: 'https://schema.org/InStock',
+          url: car.url,
+        },
+      }, null, 2),
+    }));
+  }
+
   function render() {
     var path = location.pathname;
     var slug = path.indexOf(BASE) === 0 ? decodeURIComponent(path.slice(BASE.length)).replace(/\/+$/, '') : '';
     var view;
+    var shown = null;
     if (!slug) {
       view = renderList(new URLSearchParams(location.search));
     } else {
       var car = data.cars.filter(function (c) { return c.slug === slug; })[0];
-      if (car) view = renderCar(car);
-      else {
+      if (car) {
+        view = renderCar(car);
+        shown = car;
+      } else {
         document.title = 'Not found · Car finder · Northgate Motors';
         view = h('div', { class: 'block' }, [
           h('p', { class: 'empty', text: 'We could not find that car.' }),
@@ -159,6 +197,7 @@
         ]);
       }
     }
+    describe(shown);
     app.replaceChildren(view);
     if (window.northgate) window.northgate.paintFavorites(app);
   }
@@ -182,16 +221,6 @@
   });
   window.addEventListener('popstate', render);
 
-  fetch('/demo/cars.json')
-    .then(function (r) {
-      if (!r.ok) throw new Error('HTTP ' + r.status);
-      return r.json();
-    })
-    .then(function (d) {
-      data = d;
-      render();
-    })
-    .catch(function () {
-      app.replaceChildren(h('p', { class: 'empty', text: 'The car finder could not load its data. Please reload the page.' }));
-    });
+  if (data) render();
+  else app.replaceChildren(h('p', { class: 'empty', text: 'The car finder could not load its data. Please reload the page.' }));
 })();

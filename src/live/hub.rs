@@ -480,6 +480,14 @@ impl Hub {
             let local = v.view();
             if is_new {
                 st.broadcast(&frame(&json!({"type": "joined", "visitor": local})));
+            } else if info.pageview && info.item.is_some() {
+                // A known visitor opened a page with an item: its interests changed.
+                let f = frame(&json!({
+                    "type": "segments", "visitor": info.visitor, "segments": local.segments,
+                    "interests": local.interests,
+                }));
+                st.broadcast(&f);
+                self.emit(&info.site_id, HubEventKind::Frame(f));
             }
             self.emit(
                 &info.site_id,
@@ -603,9 +611,15 @@ impl Hub {
             return;
         };
         v.pageviews += 1;
+        let interests_changed = item.is_some();
         if let Some(item) = item {
             v.interests.add(item);
         }
+        let interests_frame = interests_changed.then(|| {
+            frame(&json!({
+                "type": "segments", "visitor": visitor, "segments": v.segments, "interests": v.interests,
+            }))
+        });
         let Some(t) = v.tabs.get_mut(&conn) else {
             return;
         };
@@ -627,6 +641,11 @@ impl Hub {
             },
         );
         self.emit(site_id, HubEventKind::Frame(f));
+        // What the visitor looks at changed: admins see the new interests at once.
+        if let Some(f) = interests_frame {
+            st.broadcast(&f);
+            self.emit(site_id, HubEventKind::Frame(f));
+        }
     }
 
     pub fn event(&self, site_id: &str, visitor: &str, name: &str, props: &Value, at: i64) {

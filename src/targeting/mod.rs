@@ -59,34 +59,42 @@ pub struct Item {
 }
 
 impl Item {
-    /// Checks an item from a visitor's frame: short texts, a finite non-negative price.
+    /// Reads an item from a visitor's frame. The item is informative, so it never costs the
+    /// visitor its socket: texts are cut to 200 bytes, fields of the wrong type or unknown are
+    /// dropped, and anything but an object is ignored.
     pub fn parse(v: Option<Value>) -> Result<Option<Item>, String> {
-        let Some(v) = v.filter(|v| !v.is_null()) else {
+        let Some(Value::Object(map)) = v else {
             return Ok(None);
         };
-        let mut item: Item = serde_json::from_value(v).map_err(|e| format!("item: {e}"))?;
-        for (field, s) in [
-            ("type", &mut item.kind),
-            ("brand", &mut item.brand),
-            ("model", &mut item.model),
-            ("name", &mut item.name),
-            ("category", &mut item.category),
-            ("sku", &mut item.sku),
-            ("currency", &mut item.currency),
-        ] {
-            if let Some(text) = s {
-                if text.len() > 200 {
-                    return Err(format!("item.{field} longer than 200 bytes"));
-                }
-                if text.trim().is_empty() {
-                    *s = None;
-                }
+        let text = |key: &str| -> Option<String> {
+            let s = map.get(key)?.as_str()?.trim();
+            if s.is_empty() {
+                return None;
             }
-        }
-        if item.price.is_some_and(|p| !p.is_finite() || p < 0.0) {
-            return Err("item.price must be a non-negative number".into());
-        }
-        Ok(Some(item))
+            let mut end = s.len().min(200);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            Some(s[..end].to_string())
+        };
+        let price = map
+            .get("price")
+            .and_then(|p| {
+                p.as_f64()
+                    .or_else(|| p.as_str().and_then(|s| s.trim().parse().ok()))
+            })
+            .filter(|p| p.is_finite() && *p >= 0.0);
+        let item = Item {
+            kind: text("type"),
+            brand: text("brand"),
+            model: text("model"),
+            name: text("name"),
+            category: text("category"),
+            sku: text("sku"),
+            price,
+            currency: text("currency"),
+        };
+        Ok((item != Item::default()).then_some(item))
     }
 
     fn matches(&self, f: &ItemFilter) -> bool {
@@ -1191,6 +1199,22 @@ mod tests {
             item,
             pageview: true,
         }
+    }
+
+    #[test]
+    fn items_are_read_leniently() {
+        let long = "é".repeat(150);
+        let item = Item::parse(Some(json!({"brand": {"@type": "Brand", "name": "Tesla"}, "name": long, "price": "41990", "x": 1})))
+            .expect("never an error")
+            .expect("an item");
+        assert_eq!(item.brand, None, "a wrongly typed field is dropped");
+        assert!(item
+            .name
+            .as_deref()
+            .is_some_and(|n| n.len() <= 200 && n.starts_with('é')));
+        assert_eq!(item.price, Some(41990.0));
+        assert_eq!(Item::parse(Some(json!("nope"))).expect("ok"), None);
+        assert_eq!(Item::parse(Some(json!({"price": -1}))).expect("ok"), None);
     }
 
     #[test]

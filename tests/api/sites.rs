@@ -1425,6 +1425,51 @@ on_both_databases!(
                 format!("/api/sites/{s}/messages"),
                 Some(json!({"to": {"all": true}, "message": {"title": "Phish"}})),
             ),
+            // Targeting (its own tests cover real segment and campaign ids; here the site check
+            // must answer before any id is looked at).
+            ("GET", format!("/api/sites/{s}/segments"), None),
+            (
+                "POST",
+                format!("/api/sites/{s}/segments"),
+                Some(json!({"name": "x"})),
+            ),
+            ("GET", format!("/api/sites/{s}/segments/some-segment"), None),
+            (
+                "PATCH",
+                format!("/api/sites/{s}/segments/some-segment"),
+                Some(json!({"name": "x"})),
+            ),
+            (
+                "DELETE",
+                format!("/api/sites/{s}/segments/some-segment"),
+                None,
+            ),
+            (
+                "GET",
+                format!("/api/sites/{s}/segments/some-segment/members"),
+                None,
+            ),
+            ("GET", format!("/api/sites/{s}/campaigns"), None),
+            (
+                "POST",
+                format!("/api/sites/{s}/campaigns"),
+                Some(json!({"name": "x"})),
+            ),
+            (
+                "GET",
+                format!("/api/sites/{s}/campaigns/some-campaign"),
+                None,
+            ),
+            (
+                "PATCH",
+                format!("/api/sites/{s}/campaigns/some-campaign"),
+                Some(json!({"name": "x"})),
+            ),
+            (
+                "DELETE",
+                format!("/api/sites/{s}/campaigns/some-campaign"),
+                None,
+            ),
         ];
 
         for caller in [outsider.token.as_str(), outsider_key.as_str()] {

@@ -1,10 +1,14 @@
 // The demo car-dealer shop (demo/): its files on their own, then as `lookout serve --demo`
-// serves it, with the snippet reporting a visit through the car finder's pushState navigation.
+// serves it, with the snippet reporting a visit through the car finder's pushState navigation,
+// and the car dealer's targeting scenario: the third view of a Tesla Model 3 (the car's page, a
+// deep link of the finder, a navigation inside it) brings a financing offer, and the financing
+// page counts as its conversion.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { AdminSocket, LookoutServer, REPO, api, browserSkipReason, eventually, launchBrowser } from './lib/server.mjs';
+import { runInNewContext } from 'node:vm';
+import { AdminSocket, LookoutServer, REPO, api, browserSkipReason, eventually, launchBrowser, sleep, visitorFrames } from './lib/server.mjs';
 
 const DEMO = join(REPO, 'demo');
 const TAG = '<script async src="/snippet.js" data-site="__LOOKOUT_SITE_KEY__"></script>';
@@ -38,6 +42,30 @@ describe('demo shop files', () => {
       assert.ok(names.includes(name), `demo/${name} is missing`);
     }
     assert.ok(all.some((f) => f.endsWith('style.css')));
+  });
+
+  test("the finder's stock (cars.js) agrees with the JSON-LD of each car's page, and loads before the app", async () => {
+    const window = {};
+    runInNewContext(await readFile(join(DEMO, 'cars.js'), 'utf8'), { window });
+    const stock = window.northgateStock;
+    assert.ok(stock && stock.cars.length >= 9, 'window.northgateStock');
+    const pages = Object.fromEntries(html);
+    for (const car of stock.cars) {
+      const text = pages[`cars/${car.slug}.html`];
+      assert.ok(text, `demo/cars/${car.slug}.html`);
+      const [ld] = jsonLd(text);
+      assert.equal(car.url, `/demo/cars/${car.slug}.html`);
+      assert.deepEqual(
+        [ld.brand.name, ld.model, ld.name, ld.sku, ld.offers.price, ld.bodyType],
+        [car.brand_name, car.model, car.name, car.sku, car.price, car.body],
+        car.slug,
+      );
+    }
+    // A plain script before the app, so that the finder's first view (and its JSON-LD) is
+    // rendered while the page is parsed, before the snippet reads it.
+    const finder = pages['finder/index.html'];
+    const scripts = [...finder.matchAll(/<script src="([^"]+)"><\/script>/g)].map((m) => m[1]);
+    assert.ok(scripts.indexOf('/demo/cars.js') >= 0 && scripts.indexOf('/demo/cars.js') < scripts.indexOf('/demo/finder/finder.js'), scripts.join());
   });
 
   test('every page carries the queue stub and the snippet tag with the site key placeholder', () => {
@@ -138,6 +166,110 @@ describe('demo shop served by lookout serve --demo', { skip: skip || false }, ()
         return res.body?.items?.length >= 3 && res.body.items;
       }, { what: 'three stored page views' });
       assert.deepEqual(items.map((i) => new URL(i.url).pathname), ['/demo/finder/', '/demo/finder/tesla-model-3', '/demo/finder/']);
+      assert.deepEqual(errors, []);
+    } finally {
+      admin.close();
+      await context.close();
+    }
+  });
+
+  test('car dealer: the third Tesla Model 3 view brings the financing modal, and the financing page converts', async () => {
+    const seg = await api(server, 'POST', `/api/sites/${site.id}/segments`, {
+      token,
+      body: { name: 'Model 3 shoppers', conditions: [{ type: 'item', brand: 'Tesla', model: 'Model 3', min: 3 }] },
+    });
+    assert.equal(seg.status, 201, JSON.stringify(seg.body));
+    const camp = await api(server, 'POST', `/api/sites/${site.id}/campaigns`, {
+      token,
+      body: {
+        name: 'Model 3 financing',
+        enabled: true,
+        priority: 10,
+        trigger: { type: 'segment_entered', segment: seg.body.id },
+        message: {
+          title: 'Financing for your {{model}}',
+          body: 'The {{brand}} {{model}} from {{price}} {{currency}}: 0.9% APR over 72 months.',
+          style: 'modal',
+          cta: { label: 'See my rate', url: `${server.url}/demo/financing.html?sku=TES-M3-2024` },
+        },
+        frequency: { per_visitor: 1 },
+        goal: { type: 'pageview', match: 'prefix', value: '/demo/financing' },
+        goal_window_seconds: 3600,
+      },
+    });
+    assert.equal(camp.status, 201, JSON.stringify(camp.body));
+
+    const admin = await AdminSocket.connect(server, site.id, token);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const frames = visitorFrames(page);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const url = (path) => `${server.url}${path}`;
+    const view = async (path, go) => {
+      const from = admin.mark();
+      await go();
+      return admin.waitFor((f) => f.type === 'pageview' && f.url === url(path), { from, what: `pageview of ${path}` });
+    };
+    const noOfferYet = async (what) => {
+      await sleep(1000); // what the server does on a page view, it does at once
+      assert.deepEqual(frames.received.filter((f) => f.type === 'message'), [], `no message after ${what}`);
+      assert.equal(await page.getByRole('dialog').count(), 0, `no dialog after ${what}`);
+    };
+    try {
+      // 1: the car's own page.
+      const first = await view('/demo/cars/tesla-model-3.html', () => page.goto(url('/demo/cars/tesla-model-3.html')));
+      const visitor = first.visitor;
+      await noOfferYet('the first view');
+      // 2: a deep link of the finder (a full page load; the app renders while the page is parsed).
+      await view('/demo/finder/tesla-model-3', () => page.goto(url('/demo/finder/tesla-model-3')));
+      await noOfferYet('the second view');
+      // The finder's list of Teslas is not a view of the car.
+      await view('/demo/finder/?brand=tesla', () => page.goto(url('/demo/finder/?brand=tesla')));
+      await noOfferYet('the list');
+      // 3: a pushState navigation of the finder to the car.
+      await view('/demo/finder/tesla-model-3', () => page.getByRole('heading', { name: 'Tesla Model 3' }).getByRole('link').click());
+
+      const dialog = page.getByRole('dialog', { name: 'Financing for your Model 3' });
+      await dialog.waitFor({ timeout: 10_000 });
+      assert.equal(await dialog.getByText('The Tesla Model 3 from 42490 USD: 0.9% APR over 72 months.').count(), 1);
+      assert.equal(frames.received.filter((f) => f.type === 'message').length, 1);
+      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/lookout-demo-financing.png`, animations: 'disabled' });
+
+      // Each view of the car sent the same item, read from the page's JSON-LD.
+      const model3 = { type: 'Car', brand: 'Tesla', model: 'Model 3', name: 'Tesla Model 3', category: 'Sedan', sku: 'TES-M3-2024', price: 42490, currency: 'USD' };
+      const views = frames.sent.filter((f) => (f.type === 'hello' && !f.resume) || f.type === 'page');
+      assert.deepEqual(
+        views.map((f) => [new URL(f.url).pathname + new URL(f.url).search, f.item || null]),
+        [
+          ['/demo/cars/tesla-model-3.html', model3],
+          ['/demo/finder/tesla-model-3', model3],
+          ['/demo/finder/?brand=tesla', null],
+          ['/demo/finder/tesla-model-3', model3],
+        ],
+      );
+      const live = await api(server, 'GET', `/api/sites/${site.id}/live`, { token });
+      const me = live.body.visitors.find((v) => v.visitor === visitor);
+      assert.deepEqual(me.segments, [seg.body.id]);
+      assert.deepEqual(me.interests, {
+        brands: { Tesla: 3 },
+        models: { 'Model 3': 3 },
+        categories: { Sedan: 3 },
+        min_price: 42490,
+        max_price: 42490,
+        items: 3,
+      });
+
+      // The call to action leads to the financing page: the campaign's goal.
+      await view('/demo/financing.html?sku=TES-M3-2024', () => dialog.getByRole('link', { name: 'See my rate' }).click());
+      const stats = await eventually(async () => {
+        const res = await api(server, 'GET', `/api/sites/${site.id}/campaigns/${camp.body.id}`, { token });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body.stats.converted === 1 && res.body.stats.clicked === 1 && res.body.stats;
+      }, { what: 'the conversion in the campaign stats' });
+      assert.equal(stats.triggered, 1);
+      assert.equal(stats.sent, 1);
+      assert.ok(stats.shown >= 1, JSON.stringify(stats));
       assert.deepEqual(errors, []);
     } finally {
       admin.close();

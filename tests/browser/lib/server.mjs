@@ -7,7 +7,9 @@
 // - REST helpers: `api`, `signup`, `createSite`.
 // - `AdminSocket`: a /ws/admin client that authenticates, collects every frame and waits for a
 //   frame matching a predicate.
-// - `PageServer`: a small HTTP server for test pages on another origin (http://localhost:PORT).
+// - `PageServer`: a small HTTP server for test pages on another origin (http://localhost:PORT),
+//   optionally streaming a page in chunks with pauses.
+// - `visitorFrames`: the frames a page sends and receives on its /ws/visitor sockets.
 // - `launchBrowser` / `browserSkipReason`: Debian's Chromium through playwright-core; never
 //   downloads a browser.
 import { spawn } from 'node:child_process';
@@ -300,7 +302,8 @@ export class AdminSocket {
 
 /**
  * Serves test pages on http://localhost:PORT (a different origin from the lookout server).
- * `handler(url, req)` returns { status?, type?, body } or null for a 404.
+ * `handler(url, req)` returns { status?, type?, body } or null for a 404; `{ chunks, pauseMs }`
+ * in place of `body` sends the chunks one by one with a pause (default 500 ms) between them.
  */
 export class PageServer {
   static async start(handler) {
@@ -314,7 +317,12 @@ export class PageServer {
           return res.end('not found');
         }
         res.writeHead(out.status || 200, { 'content-type': out.type || 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-        res.end(out.body);
+        if (!out.chunks) return res.end(out.body);
+        for (const [i, chunk] of out.chunks.entries()) {
+          if (i) await sleep(out.pauseMs ?? 500);
+          res.write(chunk);
+        }
+        res.end();
       } catch (e) {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(String(e && e.stack));
@@ -335,4 +343,28 @@ export class PageServer {
       this.http.close(() => r());
     });
   }
+}
+
+/**
+ * Records what `page` sends and receives on its visitor sockets (/ws/visitor), parsed: call it
+ * before the page loads. `sent` and `received` keep every frame of every socket in order;
+ * `sockets` counts the sockets opened and `closes` lists them as they close.
+ */
+export function visitorFrames(page) {
+  const out = { sent: [], received: [], sockets: 0, closes: [] };
+  const parse = (payload) => {
+    try {
+      return JSON.parse(String(payload));
+    } catch {
+      return { type: '_unparsable', raw: String(payload) };
+    }
+  };
+  page.on('websocket', (ws) => {
+    if (!ws.url().includes('/ws/visitor')) return;
+    out.sockets++;
+    ws.on('framesent', (f) => out.sent.push(parse(f.payload)));
+    ws.on('framereceived', (f) => out.received.push(parse(f.payload)));
+    ws.on('close', () => out.closes.push(ws.url()));
+  });
+  return out;
 }

@@ -1,4 +1,8 @@
-{
+// The demo shop's stock: brands, cars and the drawings of their shapes, for the car finder.
+// A plain script loaded before finder/finder.js (not a fetch), so that the finder renders its
+// first view, schema.org JSON-LD included, while the page is parsed: the Lookout snippet reads
+// the JSON-LD of the page that loads it once the HTML is parsed (DOMContentLoaded).
+window.northgateStock = {
  "brands": [
   {
    "slug": "tesla",
@@ -95,7 +99,7 @@
    "power": "335 hp",
    "accel": "5.5 s",
    "seats": 5,
-   "blurb": "An electric gran coup\u00e9 that drives like a BMW should, with a curved display and a practical hatch.",
+   "blurb": "An electric gran coupé that drives like a BMW should, with a curved display and a practical hatch.",
    "url": "/demo/cars/bmw-i4.html"
   },
   {
@@ -250,4 +254,4 @@
    ]
   }
  }
-}
+};
