@@ -181,7 +181,17 @@ const server = createServer(async (req, res) => {
     keys.splice(keys.findIndex((k) => k.id === rest.slice(10)), 1);
     return send(res, 204);
   }
-  if (rest === '/segments') return send(res, 200, { items: [{ id: 'seg_1', name: 'Electric car shoppers' }] });
+  // Targeting: read-only look-alikes (the real rules engine is the server's).
+  const SEGMENT = {
+    id: 'seg_1', name: 'Electric car shoppers', description: 'Viewed two electric cars this session', match: 'all',
+    conditions: [{ type: 'item', brand: null, model: null, category: 'Electric cars', name: null, min_price: null, max_price: null, min: 2 }],
+    live_members: 0, created_at: site.created_at, updated_at: site.created_at,
+  };
+  if (rest === '/segments' && req.method === 'GET') return send(res, 200, { items: [SEGMENT] });
+  if (rest === '/segments/seg_1' && req.method === 'GET') return send(res, 200, SEGMENT);
+  if (rest === '/segments/seg_1/members') return send(res, 200, { visitors: [] });
+  if (rest === '/campaigns' && req.method === 'GET') return send(res, 200, { items: [] });
+  if (rest.startsWith('/segments') || rest.startsWith('/campaigns')) return err(res, 422, 'not_in_mock', 'The mock does not keep targeting rules; use the real server.');
   if (rest === '/pageviews') {
     const u = url.searchParams.get('url');
     return send(res, 200, page(pageviews.filter((x) => (!visitorF || x.visitor === visitorF) && (!u || x.url.startsWith(u))), url));

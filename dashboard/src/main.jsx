@@ -18,8 +18,21 @@ import { Journey } from './views/Journey.jsx';
 
 // The chart library is only needed on the Stats screen: load it on demand.
 const Stats = lazy(() => import('./views/Stats.jsx').then((m) => m.Stats));
+// Targeting pages are for admins setting up rules, not for the live view: also on demand.
+const Segments = lazy(() => import('./views/Segments.jsx').then((m) => m.Segments));
+const Campaigns = lazy(() => import('./views/Campaigns.jsx').then((m) => m.Campaigns));
 
-const VIEWS = { live: Live, send: Send, history: History, stats: Stats, messages: Messages, settings: Settings, setup: Setup };
+const VIEWS = {
+  live: Live,
+  send: Send,
+  segments: Segments,
+  campaigns: Campaigns,
+  history: History,
+  stats: Stats,
+  messages: Messages,
+  settings: Settings,
+  setup: Setup,
+};
 
 function Redirect({ to }) {
   useEffect(() => navigate(to, undefined, { replace: true }), [to]);

@@ -284,24 +284,19 @@ pub async fn delete_segment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Members {
-    pub visitors: Vec<VisitorView>,
-}
-
 /// The visitors in the segment now.
 #[utoipa::path(get, path = "/api/sites/{site}/segments/{segment}/members", tag = "targeting",
     params(("site" = String, Path), ("segment" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Members), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Items<VisitorView>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn segment_members(
     State(state): State<AppState>,
     access: SiteAccess,
     Path(ids): Path<(String, String)>,
-) -> Result<Json<Members>> {
+) -> Result<Json<Items<VisitorView>>> {
     let id = ids.1;
     load_segment(&state, &access.site_id, &id).await?;
-    Ok(Json(Members {
-        visitors: live_members(&state, &access.site_id, &id),
+    Ok(Json(Items {
+        items: live_members(&state, &access.site_id, &id),
     }))
 }
 

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyArguments;
-use sqlx::query::Query;
 use sqlx::{Any, Arguments};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -254,10 +253,10 @@ async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationT
                 metrics::histogram!("lookout_writer_batch_seconds")
                     .record(started.elapsed().as_secs_f64());
                 let now = super::now_ms();
+                let commit_latency = metrics::histogram!("lookout_writer_commit_latency_seconds");
                 for r in batch.iter() {
                     if let Record::Pageview(p) = r {
-                        metrics::histogram!("lookout_writer_commit_latency_seconds")
-                            .record((now - p.at).max(0) as f64 / 1000.0);
+                        commit_latency.record((now - p.at).max(0) as f64 / 1000.0);
                     }
                 }
                 batch.clear();
@@ -381,6 +380,11 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
     }
 
     let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Sqlite {
+        sqlx::query("pragma cache_size = -65536")
+            .execute(&mut *tx)
+            .await?;
+    }
 
     // Messages first: statuses and pending rows refer to them.
     for m in messages {
@@ -436,120 +440,137 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
         .await?;
     }
 
-    let visitor_rows: Vec<_> = visitors.into_iter().collect();
-    for chunk in visitor_rows.chunks(ROWS_PER_STATEMENT) {
-        let merge_traits = match db.backend() {
-            Backend::Sqlite => "json_patch(visitor.traits, excluded.traits)",
-            Backend::Postgres => "(visitor.traits::jsonb || excluded.traits::jsonb)::text",
-        };
-        let sql = format!(
-            "insert into visitor (site_id, visitor_id, first_seen, last_seen, device, browser, os, user_id, traits) values {} \
-             on conflict (site_id, visitor_id) do update set \
-             last_seen = case when excluded.last_seen > visitor.last_seen then excluded.last_seen else visitor.last_seen end, \
-             first_seen = case when excluded.first_seen < visitor.first_seen then excluded.first_seen else visitor.first_seen end, \
-             device = coalesce(excluded.device, visitor.device), \
-             browser = coalesce(excluded.browser, visitor.browser), \
-             os = coalesce(excluded.os, visitor.os), \
-             user_id = coalesce(excluded.user_id, visitor.user_id), \
-             traits = {merge_traits}",
-            placeholders(chunk.len(), 9)
-        );
-        let mut args = AnyArguments::default();
-        for ((site, visitor), u) in chunk {
-            add(&mut args, *site);
-            add(&mut args, *visitor);
-            add(&mut args, u.first_seen);
-            add(&mut args, u.last_seen);
-            add(&mut args, u.device.clone());
-            add(&mut args, u.browser.clone());
-            add(&mut args, u.os.clone());
-            add(&mut args, u.user_id.clone());
-            add(
-                &mut args,
-                serde_json::Value::Object(u.traits.clone()).to_string(),
-            );
-        }
-        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
-    }
+    let backend = db.backend();
+    // Visitors: last/first seen widen, known fields are kept, traits merge (only when the batch
+    // brings some: merging `{}` into every row on every page view is wasted work).
+    let merge_traits = match backend {
+        Backend::Sqlite => "json_patch(visitor.traits, excluded.traits)",
+        Backend::Postgres => "(visitor.traits::jsonb || excluded.traits::jsonb)::text",
+    };
+    let traits: Vec<String> = visitors
+        .values()
+        .map(|u| serde_json::Value::Object(u.traits.clone()).to_string())
+        .collect();
+    let visitor_suffix = format!(
+        "on conflict (site_id, visitor_id) do update set \
+         last_seen = case when excluded.last_seen > visitor.last_seen then excluded.last_seen else visitor.last_seen end, \
+         first_seen = case when excluded.first_seen < visitor.first_seen then excluded.first_seen else visitor.first_seen end, \
+         device = coalesce(excluded.device, visitor.device), \
+         browser = coalesce(excluded.browser, visitor.browser), \
+         os = coalesce(excluded.os, visitor.os), \
+         user_id = coalesce(excluded.user_id, visitor.user_id), \
+         traits = case when excluded.traits = '{{}}' then visitor.traits else {merge_traits} end"
+    );
+    insert_rows(
+        &mut tx,
+        backend,
+        "visitor (site_id, visitor_id, first_seen, last_seen, device, browser, os, user_id, traits)",
+        &visitor_suffix,
+        vec![
+            Col::Text(visitors.keys().map(|k| Some(k.0)).collect()),
+            Col::Text(visitors.keys().map(|k| Some(k.1)).collect()),
+            Col::Int(visitors.values().map(|u| Some(u.first_seen)).collect()),
+            Col::Int(visitors.values().map(|u| Some(u.last_seen)).collect()),
+            Col::Text(visitors.values().map(|u| u.device.as_deref()).collect()),
+            Col::Text(visitors.values().map(|u| u.browser.as_deref()).collect()),
+            Col::Text(visitors.values().map(|u| u.os.as_deref()).collect()),
+            Col::Text(visitors.values().map(|u| u.user_id.as_deref()).collect()),
+            Col::Text(traits.iter().map(|t| Some(t.as_str())).collect()),
+        ],
+    )
+    .await?;
 
-    let session_rows: Vec<_> = sessions.into_iter().collect();
-    for chunk in session_rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into session (site_id, session_id, visitor_id, started_at, last_seen, pageviews, referrer) values {} \
-             on conflict (site_id, session_id) do update set \
-             last_seen = case when excluded.last_seen > session.last_seen then excluded.last_seen else session.last_seen end, \
-             pageviews = session.pageviews + excluded.pageviews, \
-             referrer = coalesce(session.referrer, excluded.referrer)",
-            placeholders(chunk.len(), 7)
-        );
-        let mut args = AnyArguments::default();
-        for ((site, session), s) in chunk {
-            add(&mut args, *site);
-            add(&mut args, *session);
-            add(&mut args, s.visitor_id.clone());
-            add(&mut args, s.started_at);
-            add(&mut args, s.last_seen);
-            add(&mut args, s.pageviews);
-            add(&mut args, s.referrer.clone());
-        }
-        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
-    }
+    insert_rows(
+        &mut tx,
+        backend,
+        "session (site_id, session_id, visitor_id, started_at, last_seen, pageviews, referrer)",
+        "on conflict (site_id, session_id) do update set \
+         last_seen = case when excluded.last_seen > session.last_seen then excluded.last_seen else session.last_seen end, \
+         pageviews = session.pageviews + excluded.pageviews, \
+         referrer = coalesce(session.referrer, excluded.referrer)",
+        vec![
+            Col::Text(sessions.keys().map(|k| Some(k.0)).collect()),
+            Col::Text(sessions.keys().map(|k| Some(k.1)).collect()),
+            Col::Text(sessions.values().map(|s| Some(s.visitor_id.as_str())).collect()),
+            Col::Int(sessions.values().map(|s| Some(s.started_at)).collect()),
+            Col::Int(sessions.values().map(|s| Some(s.last_seen)).collect()),
+            Col::Int(sessions.values().map(|s| Some(s.pageviews)).collect()),
+            Col::Text(sessions.values().map(|s| s.referrer.as_deref()).collect()),
+        ],
+    )
+    .await?;
 
-    for chunk in pageviews.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into pageview (site_id, visitor_id, session_id, tab_id, url, title, referrer, at) values {}",
-            placeholders(chunk.len(), 8)
-        );
-        let mut args = AnyArguments::default();
-        for p in chunk {
-            add(&mut args, p.site_id.as_str());
-            add(&mut args, p.visitor_id.as_str());
-            add(&mut args, p.session_id.as_str());
-            add(&mut args, p.tab_id.as_str());
-            add(&mut args, p.url.as_str());
-            add(&mut args, p.title.clone());
-            add(&mut args, p.referrer.clone());
-            add(&mut args, p.at);
-        }
-        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
-    }
+    insert_rows(
+        &mut tx,
+        backend,
+        "pageview (site_id, visitor_id, session_id, tab_id, url, title, referrer, at)",
+        "",
+        vec![
+            Col::Text(pageviews.iter().map(|p| Some(p.site_id.as_str())).collect()),
+            Col::Text(
+                pageviews
+                    .iter()
+                    .map(|p| Some(p.visitor_id.as_str()))
+                    .collect(),
+            ),
+            Col::Text(
+                pageviews
+                    .iter()
+                    .map(|p| Some(p.session_id.as_str()))
+                    .collect(),
+            ),
+            Col::Text(pageviews.iter().map(|p| Some(p.tab_id.as_str())).collect()),
+            Col::Text(pageviews.iter().map(|p| Some(p.url.as_str())).collect()),
+            Col::Text(pageviews.iter().map(|p| p.title.as_deref()).collect()),
+            Col::Text(pageviews.iter().map(|p| p.referrer.as_deref()).collect()),
+            Col::Int(pageviews.iter().map(|p| Some(p.at)).collect()),
+        ],
+    )
+    .await?;
 
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into event (site_id, visitor_id, session_id, tab_id, name, props, url, at) values {}",
-            placeholders(chunk.len(), 8)
-        );
-        let mut args = AnyArguments::default();
-        for e in chunk {
-            add(&mut args, e.site_id.as_str());
-            add(&mut args, e.visitor_id.as_str());
-            add(&mut args, e.session_id.as_str());
-            add(&mut args, e.tab_id.as_str());
-            add(&mut args, e.name.as_str());
-            add(&mut args, e.props.as_str());
-            add(&mut args, e.url.clone());
-            add(&mut args, e.at);
-        }
-        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
-    }
+    insert_rows(
+        &mut tx,
+        backend,
+        "event (site_id, visitor_id, session_id, tab_id, name, props, url, at)",
+        "",
+        vec![
+            Col::Text(events.iter().map(|e| Some(e.site_id.as_str())).collect()),
+            Col::Text(events.iter().map(|e| Some(e.visitor_id.as_str())).collect()),
+            Col::Text(events.iter().map(|e| Some(e.session_id.as_str())).collect()),
+            Col::Text(events.iter().map(|e| Some(e.tab_id.as_str())).collect()),
+            Col::Text(events.iter().map(|e| Some(e.name.as_str())).collect()),
+            Col::Text(events.iter().map(|e| Some(e.props.as_str())).collect()),
+            Col::Text(events.iter().map(|e| e.url.as_deref()).collect()),
+            Col::Int(events.iter().map(|e| Some(e.at)).collect()),
+        ],
+    )
+    .await?;
 
-    for chunk in statuses.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "insert into message_status (message_id, site_id, visitor_id, tab_id, status, at) values {} \
-             on conflict (message_id, tab_id, status) do nothing",
-            placeholders(chunk.len(), 6)
-        );
-        let mut args = AnyArguments::default();
-        for s in chunk {
-            add(&mut args, s.message_id.as_str());
-            add(&mut args, s.site_id.as_str());
-            add(&mut args, s.visitor_id.as_str());
-            add(&mut args, s.tab_id.as_str());
-            add(&mut args, s.status.as_str());
-            add(&mut args, s.at);
-        }
-        run_query(sqlx::query_with(&sql, args), &mut tx).await?;
-    }
+    insert_rows(
+        &mut tx,
+        backend,
+        "message_status (message_id, site_id, visitor_id, tab_id, status, at)",
+        "on conflict (message_id, tab_id, status) do nothing",
+        vec![
+            Col::Text(
+                statuses
+                    .iter()
+                    .map(|s| Some(s.message_id.as_str()))
+                    .collect(),
+            ),
+            Col::Text(statuses.iter().map(|s| Some(s.site_id.as_str())).collect()),
+            Col::Text(
+                statuses
+                    .iter()
+                    .map(|s| Some(s.visitor_id.as_str()))
+                    .collect(),
+            ),
+            Col::Text(statuses.iter().map(|s| Some(s.tab_id.as_str())).collect()),
+            Col::Text(statuses.iter().map(|s| Some(s.status.as_str())).collect()),
+            Col::Int(statuses.iter().map(|s| Some(s.at)).collect()),
+        ],
+    )
+    .await?;
 
     tx.commit().await
 }
@@ -597,40 +618,177 @@ where
     let _ = args.add(value);
 }
 
-async fn run_query<'q>(
-    q: Query<'q, Any, AnyArguments<'q>>,
-    tx: &mut sqlx::Transaction<'static, Any>,
-) -> Result<(), sqlx::Error> {
-    q.execute(&mut **tx).await.map(|_| ())
+/// One column of rows to insert, in row order.
+enum Col<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int(Vec<Option<i64>>),
 }
 
-/// `($1,$2),($3,$4)…` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
+impl Col<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Col::Text(v) => v.len(),
+            Col::Int(v) => v.len(),
+        }
+    }
+}
+
+/// Inserts rows given by columns into `target` (`table (col, …)`), followed by `suffix`
+/// (an `on conflict` clause or nothing).
+///
+/// Postgres: one statement per table and batch, `insert … select * from unnest($1::text[], …)`
+/// with each column bound as one array literal. The SQL text is the same for every batch, so
+/// it is parsed and planned once per connection (prepared-statement cache) instead of once
+/// per row count, and a batch binds a handful of parameters instead of thousands.
+///
+/// SQLite: multi-row `values (?, …), …` in chunks of `ROWS_PER_STATEMENT` rows. Anonymous `?`
+/// placeholders matter: for each parameter sqlx asks SQLite for its name, which scans the list
+/// of named (`$N`) parameters, so `$N` placeholders make binding quadratic in the row count.
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    backend: Backend,
+    target: &str,
+    suffix: &str,
+    cols: Vec<Col<'_>>,
+) -> Result<(), sqlx::Error> {
+    let rows = cols.first().map_or(0, Col::len);
+    if rows == 0 {
+        return Ok(());
+    }
+    match backend {
+        Backend::Postgres => {
+            let mut casts = Vec::with_capacity(cols.len());
+            let mut args = AnyArguments::default();
+            for (i, c) in cols.iter().enumerate() {
+                match c {
+                    Col::Text(v) => {
+                        casts.push(format!("${}::text[]", i + 1));
+                        add(&mut args, pg_text_array(v));
+                    }
+                    Col::Int(v) => {
+                        casts.push(format!("${}::bigint[]", i + 1));
+                        add(&mut args, pg_int_array(v));
+                    }
+                }
+            }
+            let sql = format!(
+                "insert into {target} select * from unnest({}) {suffix}",
+                casts.join(", ")
+            );
+            sqlx::query_with(&sql, args)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+        }
+        Backend::Sqlite => {
+            let mut start = 0;
+            while start < rows {
+                let end = (start + ROWS_PER_STATEMENT).min(rows);
+                let sql = format!(
+                    "insert into {target} values {} {suffix}",
+                    sqlite_placeholders(end - start, cols.len())
+                );
+                let mut args = AnyArguments::default();
+                for r in start..end {
+                    for c in &cols {
+                        match c {
+                            Col::Text(v) => add(&mut args, v[r]),
+                            Col::Int(v) => add(&mut args, v[r]),
+                        }
+                    }
+                }
+                sqlx::query_with(&sql, args).execute(&mut **tx).await?;
+                start = end;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A Postgres array literal of text: every element quoted (`"` and `\` escaped), NULL bare.
+fn pg_text_array(values: &[Option<&str>]) -> String {
+    let len: usize = values.iter().map(|v| v.map_or(4, str::len) + 3).sum();
+    let mut s = String::with_capacity(len + 2);
+    s.push('{');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match v {
+            None => s.push_str("NULL"),
+            Some(v) => {
+                s.push('"');
+                for ch in v.chars() {
+                    if ch == '"' || ch == '\\' {
+                        s.push('\\');
+                    }
+                    s.push(ch);
+                }
+                s.push('"');
+            }
+        }
+    }
+    s.push('}');
+    s
+}
+
+fn pg_int_array(values: &[Option<i64>]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(values.len() * 14 + 2);
+    s.push('{');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match v {
+            None => s.push_str("NULL"),
+            Some(n) => {
+                let _ = write!(s, "{n}");
+            }
+        }
+    }
+    s.push('}');
+    s
+}
+
+/// `(?,?),(?,?)…` for `rows` rows of `cols` columns.
+fn sqlite_placeholders(rows: usize, cols: usize) -> String {
+    let mut one = String::with_capacity(cols * 2 + 1);
+    one.push('(');
+    for c in 0..cols {
+        if c > 0 {
+            one.push(',');
+        }
+        one.push('?');
+    }
+    one.push(')');
+    let mut s = String::with_capacity(rows * (one.len() + 1));
     for r in 0..rows {
         if r > 0 {
             s.push(',');
         }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
-        }
-        s.push(')');
+        s.push_str(&one);
     }
     s
 }
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{pg_int_array, pg_text_array, sqlite_placeholders};
 
     #[test]
-    fn placeholders_number_rows_and_columns_in_order() {
-        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
-        assert_eq!(placeholders(1, 1), "($1)");
+    fn sqlite_placeholders_are_anonymous_rows_of_columns() {
+        assert_eq!(sqlite_placeholders(2, 3), "(?,?,?),(?,?,?)");
+        assert_eq!(sqlite_placeholders(1, 1), "(?)");
+    }
+
+    #[test]
+    fn postgres_array_literals_quote_escape_and_keep_nulls() {
+        assert_eq!(
+            pg_text_array(&[Some("a"), None, Some(""), Some(r#"x"y\z,{}"#), Some("NULL")]),
+            r#"{"a",NULL,"","x\"y\\z,{}","NULL"}"#
+        );
+        assert_eq!(pg_int_array(&[Some(1), None, Some(-2)]), "{1,NULL,-2}");
+        assert_eq!(pg_text_array(&[]), "{}");
     }
 }

@@ -371,6 +371,11 @@ impl VisitorCtx {
     /// Fills `{{placeholders}}` from the visitor's context (the last item viewed, the page, the
     /// identity).
     fn fill(&self, text: &str) -> String {
+        self.fill_with(text, str::to_string)
+    }
+
+    /// Fills placeholders, passing each value through `encode` (e.g. URL-encoding for links).
+    fn fill_with(&self, text: &str, encode: impl Fn(&str) -> String) -> String {
         let item = self.items.back();
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -406,7 +411,7 @@ impl VisitorCtx {
                     })
                 }),
             };
-            out.push_str(&value.unwrap_or_default());
+            out.push_str(&encode(&value.unwrap_or_default()));
             rest = &after[end + 2..];
         }
         out.push_str(rest);
@@ -870,6 +875,9 @@ fn fire_campaigns(
             message.body = v.fill(&message.body);
             if let Some(cta) = &mut message.cta {
                 cta.label = v.fill(&cta.label);
+                cta.url = v.fill_with(&cta.url, |value| {
+                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+                });
             }
             push_bounded(&mut v.message_times, now, MAX_MESSAGE_TIMES);
             out.sends.push(CampaignSend {

@@ -582,6 +582,7 @@ pub fn compile_campaign(
     check_placeholders(&message.body, "message.body")?;
     if let Some(cta) = &message.cta {
         check_placeholders(&cta.label, "message.cta.label")?;
+        check_placeholders(&cta.url, "message.cta.url")?;
     }
     let f = &def.frequency;
     if f.max_messages.is_some() != f.period_seconds.is_some() {

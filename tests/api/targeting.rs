@@ -31,7 +31,7 @@ async fn car_dealer(app: &TestApp, token: &str, site: &str, extra: Value) -> (St
         "name": "Model 3 financing", "enabled": true, "priority": 10,
         "trigger": {"type": "segment_entered", "segment": segment},
         "message": {"title": "Financing for your {{model}}", "body": "{{brand}} from {{price}} {{currency}}", "style": "modal",
-                    "cta": {"label": "See rates", "url": "https://shop.test/financing"}},
+                    "cta": {"label": "See rates", "url": "https://shop.test/financing?model={{model}}"}},
         "frequency": {"per_visitor": 1},
         "goal": {"type": "pageview", "match": "prefix", "value": "/financing"},
         "goal_window_seconds": 3600
@@ -95,6 +95,7 @@ on_both_databases!(
         assert_eq!(m["title"], "Financing for your Model 3");
         assert_eq!(m["body"], "Tesla from 41990 USD");
         assert_eq!(m["style"], "modal");
+        assert_eq!(m["cta"]["url"], "https://shop.test/financing?model=Model+3");
 
         // The admin sees the segment badge and the interests; the API lists the segment's members.
         // Interests arrive with each listing; the third also brings the segment.
@@ -115,7 +116,7 @@ on_both_databases!(
                 &owner.token,
             )
             .await;
-        assert_eq!(members["visitors"][0]["visitor"], "visitor-buyer1");
+        assert_eq!(members["items"][0]["visitor"], "visitor-buyer1");
         let (_, snap) = app.admin(&site.id, &owner.token).await;
         assert_eq!(snap["visitors"][0]["segments"], json!([segment]));
         assert_eq!(snap["visitors"][0]["interests"]["brands"]["Tesla"], 3);
@@ -313,7 +314,7 @@ on_both_databases!(
                 &alice.token,
             )
             .await;
-        assert_eq!(members["visitors"], json!([]));
+        assert_eq!(members["items"], json!([]));
         // Site A's segment id means nothing on site B.
         let (bob_status, _) = app
             .get(

@@ -166,6 +166,10 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     await page.waitForFunction((v) => document.querySelector(`tr[data-visitor="${v}"] td:nth-child(5)`)?.textContent === '2', visitorId, WAIT);
     assert.equal(await drawer.locator('.tab-tag', { hasText: 'tab 2' }).count(), 1);
     await second.close();
+    // The server sends the visitor's new state when one of its tabs closes: back to one tab.
+    await page.waitForFunction((v) => document.querySelector(`tr[data-visitor="${v}"] td:nth-child(5)`)?.textContent === '1', visitorId, WAIT);
+    // The source is the landing page's, not the current page's.
+    assert.match(await page.locator(`tr[data-visitor="${visitorId}"] .c-source`).innerText(), /newsletter/);
 
     // Identify and track from the page: the row and the journey show them.
     await visitor.evaluate(() => {
@@ -412,7 +416,7 @@ describe('dashboard in a browser', { skip: skip || false }, () => {
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await adminCtx.storageState(), hasTouch: true, isMobile: true });
     const mp = await ctx.newPage();
     watch(mp, 'phone');
-    for (const view of ['live', 'send', 'history', 'stats', 'settings']) {
+    for (const view of ['live', 'send', 'segments', 'campaigns', 'history', 'stats', 'settings']) {
       await mp.goto(`${server.url}/#/sites/${siteId}/${view}`);
       await mp.locator('main h1').first().waitFor(WAIT);
       await sleep(300);

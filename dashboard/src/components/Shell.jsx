@@ -10,6 +10,8 @@ import { toasts, dismissToast } from '../lib/toast.js';
 const NAV = [
   { view: 'live', label: 'Live', icon: 'live' },
   { view: 'send', label: 'Send', icon: 'send', write: true },
+  { view: 'segments', label: 'Segments', icon: 'segments' },
+  { view: 'campaigns', label: 'Campaigns', icon: 'campaigns' },
   { view: 'history', label: 'History', icon: 'history' },
   { view: 'stats', label: 'Stats', icon: 'stats' },
   { view: 'messages', label: 'Messages', icon: 'messages' },

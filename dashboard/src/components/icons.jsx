@@ -30,6 +30,15 @@ const PATHS = {
     </>
   ),
   code: <path d="m8 7-5 5 5 5M16 7l5 5-5 5" />,
+  segments: (
+    <>
+      <circle cx="9" cy="8" r="3.2" />
+      <path d="M3 20a6 6 0 0 1 12 0" />
+      <circle cx="17" cy="9" r="2.4" />
+      <path d="M15.6 14.3A5 5 0 0 1 21 19" />
+    </>
+  ),
+  campaigns: <path d="M4 10v4h3l6 4V6L7 10H4zM17 9a4 4 0 0 1 0 6M19.5 6.5a7.5 7.5 0 0 1 0 11" />,
 };
 
 export function Icon({ name, size = 16 }) {

@@ -142,13 +142,19 @@ export function titleCase(s) {
   return String(s).charAt(0).toUpperCase() + String(s).slice(1);
 }
 
-/** Where the session came from: utm_source of the landing page, else the referrer's host. */
-export function sourceOf(url, referrer) {
-  const p = urlParts(url).params;
+/**
+ * Where the session came from: the `utm_source` (with `utm_medium` / `utm_campaign`) of its
+ * landing page, else the referrer's host, else direct.
+ */
+export function sourceOf(landingUrl, referrer) {
+  const p = urlParts(landingUrl).params;
   const utm = p && p.get('utm_source');
-  if (utm) return { label: utm, kind: 'utm', detail: [utm, p.get('utm_medium'), p.get('utm_campaign')].filter(Boolean).join(' / ') };
-  if (referrer) return { label: hostOf(referrer), kind: 'ref', detail: referrer };
-  return { label: 'Direct', kind: 'direct', detail: 'No referrer' };
+  if (utm) {
+    const sub = [p.get('utm_medium'), p.get('utm_campaign')].filter(Boolean).join(' · ');
+    return { label: utm, kind: 'utm', sub, detail: 'utm: ' + [utm, p.get('utm_medium'), p.get('utm_campaign')].filter(Boolean).join(' / ') };
+  }
+  if (referrer) return { label: hostOf(referrer), kind: 'ref', sub: '', detail: referrer };
+  return { label: 'Direct', kind: 'direct', sub: '', detail: 'No referrer' };
 }
 
 export function describeTarget(to) {

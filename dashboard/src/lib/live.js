@@ -9,6 +9,7 @@ import { signal } from '@preact/signals';
 import { ms, sourceOf, urlParts } from './format.js';
 
 const MAX_ACTIVITY = 80;
+const EMPTY = Object.freeze([]);
 let activitySeq = 0;
 
 function sinceOf(v) {
@@ -46,9 +47,23 @@ export function normalise(raw, prev) {
   v.since = sinceOf(v);
   v.startedAt = ms(raw.session_started);
   if (!isFinite(v.startedAt)) v.startedAt = prev ? prev.startedAt : Date.now();
-  // The source of the session is decided by its landing page; keep it across navigations.
-  v.source = prev && prev.session === v.session && prev.source ? prev.source : sourceOf(raw.url, raw.referrer);
-  v.lastEvent = prev && prev.session === v.session ? prev.lastEvent : null;
+  const same = !!prev && prev.session === v.session;
+  // The source of the session is decided by its landing page (its utm_* parameters) or the
+  // session's referrer. Servers that do not send `landing_url` leave the first URL we saw.
+  v.landing_url = raw.landing_url || (same ? prev.landing_url : null) || null;
+  v.source =
+    same && prev.source && prev.landing_url === v.landing_url && prev.referrer === raw.referrer
+      ? prev.source
+      : sourceOf(v.landing_url || raw.url, raw.referrer);
+  v.segments = Array.isArray(raw.segments)
+    ? prev && raw.segments === prev.segments
+      ? prev.segments
+      : raw.segments.map(String)
+    : same && prev.segments
+      ? prev.segments
+      : EMPTY;
+  v.interests = raw.interests && typeof raw.interests === 'object' ? raw.interests : same ? prev.interests || null : null;
+  v.lastEvent = same ? prev.lastEvent : null;
   return v;
 }
 
@@ -320,6 +335,7 @@ export class LiveSite {
           session_started: since,
           pageviews: 0,
           referrer: f.referrer,
+          landing_url: f.url,
         };
         const newSession = prev && f.session && prev.session !== f.session;
         // `joined` already counted the page view that opened the visitor's first tab.
@@ -335,10 +351,29 @@ export class LiveSite {
           pageviews: newSession ? 1 : (Number(base.pageviews) || 0) + 1,
           session_started: newSession ? since : base.session_started,
           referrer: newSession ? f.referrer : base.referrer,
+          landing_url: newSession ? f.url : base.landing_url,
+          interests: newSession ? null : base.interests,
         };
         const v = normalise(raw, newSession ? null : prev);
         V.set(id, v);
         acts.push(this.activityItem('pageview', id, { url: f.url, title: f.title, label: v.user_id }));
+        return 'visitors';
+      }
+      case 'visitor': {
+        // One of the visitor's tabs closed while others stay: their state now (tabs, page).
+        const raw = f.visitor;
+        if (!raw || !raw.visitor) return null;
+        V.set(raw.visitor, normalise(raw, V.get(raw.visitor)));
+        return 'visitors';
+      }
+      case 'segments': {
+        const prev = V.get(f.visitor);
+        if (!prev) return null;
+        const segments = Array.isArray(f.segments) ? f.segments.map(String) : EMPTY;
+        const entered = segments.filter((s) => !prev.segments.includes(s));
+        const interests = f.interests && typeof f.interests === 'object' ? f.interests : prev.interests;
+        V.set(f.visitor, { ...prev, segments, interests });
+        if (entered.length) acts.push(this.activityItem('segment', f.visitor, { segments: entered, label: prev.user_id }));
         return 'visitors';
       }
       case 'left': {

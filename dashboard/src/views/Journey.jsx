@@ -8,7 +8,9 @@ import { link, setQuery } from '../lib/router.js';
 import {
   clock, when, fullDate, duration, ms, urlParts, hostOf, shortId, titleCase, scalar, json, ago, sourceOf,
 } from '../lib/format.js';
-import { Since, Spinner, ErrorNote, Badge, CopyButton, cx } from '../components/ui.jsx';
+import { Since, Spinner, ErrorNote, Badge, CopyButton, Bar, cx } from '../components/ui.jsx';
+import { SegmentBadges } from '../components/SegmentBadges.jsx';
+import { useSegments } from '../lib/segments.js';
 
 const pvKey = (p) => `${p.tab || ''}|${p.url || ''}|${ms(p.at)}`;
 const evKey = (e) => `${e.name || ''}|${ms(e.at)}`;
@@ -173,6 +175,67 @@ function MessageItem({ m }) {
   );
 }
 
+const priceFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
+/** The top `n` keys of a {key: count} map, most viewed first. */
+function top(counts, n = 3) {
+  if (!counts || typeof counts !== 'object') return [];
+  return Object.entries(counts)
+    .filter(([, c]) => Number(c) > 0)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, n);
+}
+
+/** What the visitor looked at this session: top brands and models, categories, the price range. */
+export function Interests({ interests }) {
+  const i = interests || {};
+  const items = Number(i.items) || 0;
+  if (!items) return <p class="muted small">No product or listing pages viewed this session.</p>;
+  const groups = [
+    ['Brands', top(i.brands)],
+    ['Models', top(i.models)],
+    ['Categories', top(i.categories)],
+  ].filter(([, list]) => list.length);
+  const lo = Number(i.min_price);
+  const hi = Number(i.max_price);
+  const hasPrice = i.min_price != null && isFinite(lo);
+  return (
+    <div class="interests">
+      {groups.map(([label, list]) => {
+        const max = list[0][1];
+        return (
+          <div class="int-group" key={label} data-interest={label.toLowerCase()}>
+            <h4>{label}</h4>
+            <ul>
+              {list.map(([k, c]) => (
+                <li key={k}>
+                  <span class="trunc int-name" title={k}>
+                    {k}
+                  </span>
+                  <span class="int-count">{c}×</span>
+                  <Bar value={c} max={max} />
+                </li>
+              ))}
+            </ul>
+          </div>
+        );
+      })}
+      <dl class="int-facts">
+        <div>
+          <dt>Items viewed</dt>
+          <dd>{items}</dd>
+        </div>
+        {hasPrice ? (
+          <div>
+            <dt>Price range</dt>
+            <dd data-testid="price-range">{lo === hi || i.max_price == null ? priceFmt.format(lo) : `${priceFmt.format(lo)} – ${priceFmt.format(hi)}`}</dd>
+          </div>
+        ) : null}
+      </dl>
+    </div>
+  );
+}
+
 export function Journey({ site, visitorId }) {
   const l = live.value;
   if (l) l.version.value;
@@ -274,7 +337,8 @@ export function Journey({ site, visitorId }) {
   const liveTabs = useMemo(() => (liveV ? new Map(liveV.tabs.map((t) => [t.tab, t])) : null), [liveV]);
   // The session's source is decided by its landing page (UTM tags) or the session's referrer.
   const landing = sessionPages[0];
-  const source = landing ? sourceOf(landing.url, landing.referrer || (liveV && liveV.referrer)) : liveV ? liveV.source : null;
+  const source = liveV && liveV.landing_url ? liveV.source : landing ? sourceOf(landing.url, landing.referrer || (liveV && liveV.referrer)) : liveV ? liveV.source : null;
+  const { names } = useSegments(site.id);
   const earlier = ((profile && profile.recent_sessions) || []).filter((s) => s.session !== currentSession);
   const who = (liveV && liveV.user_id) || (profile && profile.user_id);
   const traits = { ...((profile && profile.traits) || {}), ...((liveV && liveV.traits) || {}) };
@@ -335,7 +399,18 @@ export function Journey({ site, visitorId }) {
             {source ? (
               <div>
                 <dt>Source</dt>
-                <dd title={source.detail}>{source.label}</dd>
+                <dd title={source.detail}>
+                  {source.label}
+                  {source.sub ? <span class="muted"> · {source.sub}</span> : null}
+                </dd>
+              </div>
+            ) : null}
+            {liveV ? (
+              <div class="facts-wide">
+                <dt>Segments</dt>
+                <dd class="j-segments">
+                  <SegmentBadges ids={liveV.segments} names={names} siteId={site.id} links empty={<span class="muted">None right now</span>} />
+                </dd>
               </div>
             ) : null}
           </dl>
@@ -357,6 +432,16 @@ export function Journey({ site, visitorId }) {
             </a>
           ) : null}
           <ErrorNote error={profileErr} />
+
+          {liveV ? (
+            // Not a .j-section: those are the history below (and what tests count).
+            <div class="j-interests" role="group" aria-labelledby="j-int-h">
+              <div class="j-section-head">
+                <h3 id="j-int-h">Interests this session</h3>
+              </div>
+              <Interests interests={liveV.interests} />
+            </div>
+          ) : null}
 
           <Section title="This session" count={pvs ? sessionPages.length : undefined}>
             {pvs === null ? (

@@ -7,6 +7,8 @@ import { link, route, setQuery } from '../lib/router.js';
 import { clock, shortId, traitsSummary, titleCase, scalar, json, num } from '../lib/format.js';
 import { ConnectionStatus } from '../components/Shell.jsx';
 import { Since, Spinner, Empty, cx, useId, Bar } from '../components/ui.jsx';
+import { SegmentBadges } from '../components/SegmentBadges.jsx';
+import { useSegments, segmentName } from '../lib/segments.js';
 
 const COLUMNS = [
   { key: 'visitor', label: 'Visitor' },
@@ -15,6 +17,7 @@ const COLUMNS = [
   { key: 'pages', label: 'Pages', num: true },
   { key: 'tabs', label: 'Tabs', num: true, minor: true },
   { key: 'source', label: 'Source' },
+  { key: 'segments', label: 'Segments' },
   { key: 'device', label: 'Device · browser · OS', minor: true },
   { key: 'event', label: 'Last event', minor: true },
 ];
@@ -27,6 +30,7 @@ const SORTERS = {
   pages: (a, b) => b.pageviews - a.pageviews,
   tabs: (a, b) => b.tabs.length - a.tabs.length,
   source: (a, b) => a.source.label.localeCompare(b.source.label),
+  segments: (a, b) => b.segments.length - a.segments.length,
   device: (a, b) => [a.device, a.browser, a.os].join(' ').localeCompare([b.device, b.browser, b.os].join(' ')),
   event: (a, b) => ((b.lastEvent && b.lastEvent.at) || 0) - ((a.lastEvent && a.lastEvent.at) || 0),
 };
@@ -35,9 +39,10 @@ function label(v) {
   return v.user_id ? String(v.user_id) : 'Visitor ' + shortId(v.id);
 }
 
-function matches(v, q) {
+function matches(v, q, names) {
   if (!q) return true;
-  const hay = [v.id, v.user_id, v.url, v.title, v.source.label, v.browser, v.os, v.device, traitsSummary(v.traits)]
+  const segs = v.segments.length ? v.segments.map((id) => segmentName(names, id)).join(' ') : '';
+  const hay = [v.id, v.user_id, v.url, v.title, v.source.label, v.source.sub, segs, v.browser, v.os, v.device, traitsSummary(v.traits)]
     .filter(Boolean)
     .join(' ')
     .toLowerCase();
@@ -47,9 +52,10 @@ function matches(v, q) {
 /** One visitor. Re-renders only when its visitor object (replaced on change) or selection changes. */
 class Row extends Component {
   shouldComponentUpdate(n) {
-    return n.v !== this.props.v || n.selected !== this.props.selected || n.href !== this.props.href || n.index !== this.props.index;
+    const p = this.props;
+    return n.v !== p.v || n.selected !== p.selected || n.href !== p.href || n.index !== p.index || (n.v.segments.length > 0 && n.names !== p.names);
   }
-  render({ v, selected, href, index }) {
+  render({ v, selected, href, index, names, siteId }) {
     const traits = traitsSummary(v.traits);
     return (
       <tr class={cx('row', selected && 'row-selected')} data-visitor={v.id} aria-rowindex={index + 2} onClick={(e) => {
@@ -86,6 +92,14 @@ class Row extends Component {
           <span class={cx('src', 'src-' + v.source.kind)} title={v.source.detail}>
             {v.source.label}
           </span>
+          {v.source.sub ? (
+            <div class="sub trunc src-sub" title={v.source.detail}>
+              {v.source.sub}
+            </div>
+          ) : null}
+        </td>
+        <td class="c-segs">
+          <SegmentBadges ids={v.segments} names={names} siteId={siteId} max={2} />
         </td>
         <td class="minor c-device trunc">{[titleCase(v.device), v.browser, v.os].filter(Boolean).join(' · ') || '—'}</td>
         <td class="minor trunc">{v.lastEvent ? <span class="evt evt-trunc" title={v.lastEvent.name}>{v.lastEvent.name}</span> : <span class="muted">—</span>}</td>
@@ -215,9 +229,9 @@ function RightNow({ list, total, page, onPage }) {
   );
 }
 
-const ACT_LABEL = { joined: 'arrived', pageview: 'viewed', left: 'left', event: 'event', identify: 'identified', message: 'message' };
+const ACT_LABEL = { joined: 'arrived', pageview: 'viewed', left: 'left', event: 'event', identify: 'identified', message: 'message', segment: 'entered' };
 
-function Activity({ items, siteId }) {
+function Activity({ items, siteId, names }) {
   return (
     <section class="card panel" aria-labelledby="act-h">
       <div class="card-head">
@@ -239,6 +253,8 @@ function Activity({ items, siteId }) {
                   </span>
                 ) : a.kind === 'message' ? (
                   <span>{a.status}</span>
+                ) : a.kind === 'segment' ? (
+                  <span>{a.segments.map((id) => segmentName(names, id)).join(', ')}</span>
                 ) : a.kind === 'pageview' || a.kind === 'joined' ? (
                   <span class="trunc-inline" title={a.url}>
                     {a.title || scalar(a.url)}
@@ -267,16 +283,17 @@ export function Live({ site }) {
   const [q, setQ] = useState('');
   const page = r.query.page || '';
   const searchId = useId('live-q');
+  const { names } = useSegments(site.id);
 
   const all = useMemo(() => (l ? [...l.visitors.values()] : []), [l, version]);
   const list = useMemo(() => {
     const needle = q.trim().toLowerCase();
-    const out = all.filter((v) => (!page || v.pathname === page) && matches(v, needle));
+    const out = all.filter((v) => (!page || v.pathname === page) && matches(v, needle, names));
     const f = SORTERS[sort] || SORTERS.started;
     // Default direction of each sorter is the useful one; the header flips it.
     out.sort(sort === 'started' || dir < 0 ? f : (a, b) => f(b, a));
     return out;
-  }, [all, sort, dir, q, page]);
+  }, [all, sort, dir, q, page, names]);
 
   const identified = useMemo(() => all.reduce((n, v) => n + (v.user_id ? 1 : 0), 0), [all]);
   const mobile = useMemo(() => all.reduce((n, v) => n + (/mobile|phone|tablet/i.test(v.device || '') ? 1 : 0), 0), [all]);
@@ -341,7 +358,7 @@ export function Live({ site }) {
                 id={searchId}
                 type="search"
                 class="input-sm"
-                placeholder="Filter by page, user, source…"
+                placeholder="Filter by page, user, source, segment…"
                 value={q}
                 onInput={(e) => setQ(e.currentTarget.value)}
               />
@@ -376,7 +393,7 @@ export function Live({ site }) {
                 <tbody>
                   <Spacer height={win.start * win.rowH} cols={COLUMNS.length} />
                   {list.slice(win.start, win.end).map((v, i) => (
-                    <Row key={v.id} v={v} index={win.start + i} selected={selected === v.id} href={link(base, { page, visitor: v.id })} />
+                    <Row key={v.id} v={v} index={win.start + i} selected={selected === v.id} href={link(base, { page, visitor: v.id })} names={names} siteId={site.id} />
                   ))}
                   <Spacer height={(list.length - win.end) * win.rowH} cols={COLUMNS.length} />
                 </tbody>
@@ -387,7 +404,7 @@ export function Live({ site }) {
         </section>
         <div class="live-side">
           <RightNow list={all} total={all.length} page={page} onPage={(p) => setQuery({ page: p }, { replace: true })} />
-          <Activity items={activity} siteId={site.id} />
+          <Activity items={activity} siteId={site.id} names={names} />
         </div>
       </div>
     </div>

@@ -6,75 +6,15 @@ import { api, sitePath } from '../lib/api.js';
 import { live, canWrite } from '../lib/session.js';
 import { route, link } from '../lib/router.js';
 import { shortId, describeTarget, when, num, pct } from '../lib/format.js';
-import { PageHeader, Field, ErrorNote, Segmented, Card, Empty, useId, useAsync, cx } from '../components/ui.jsx';
+import { PageHeader, Field, ErrorNote, Segmented, Card, Empty, useId } from '../components/ui.jsx';
+import { MessageFields, MessagePreview, Outcome, emptyMessage } from '../components/Message.jsx';
+import { useSegments } from '../lib/segments.js';
 import { toast } from '../lib/toast.js';
+
+export { MessagePreview, Outcome };
 
 /** Messages sent from this tab, newest first: {id, to, message, at, delivered}. */
 const sentHere = signal([]);
-
-const STYLES = [
-  { value: 'toast', label: 'Toast' },
-  { value: 'banner', label: 'Banner' },
-  { value: 'modal', label: 'Modal' },
-];
-
-export function MessagePreview({ message }) {
-  const { title, body, style, cta } = message;
-  const empty = !title && !body;
-  const content = (
-    <div class={cx('pv-msg', 'pv-' + style)} role="img" aria-label={`Preview of a ${style}`}>
-      <div class="pv-msg-text">
-        {title ? <div class="pv-title">{title}</div> : null}
-        {body ? <div class="pv-body">{body}</div> : null}
-        {empty ? <div class="pv-body pv-placeholder">Your message appears here.</div> : null}
-      </div>
-      {cta && cta.label ? <span class="pv-cta">{cta.label}</span> : null}
-      <span class="pv-close" aria-hidden="true">
-        ×
-      </span>
-    </div>
-  );
-  return (
-    <div class="preview" aria-live="polite">
-      <div class="pv-chrome" aria-hidden="true">
-        <span class="pv-dots">
-          <i />
-          <i />
-          <i />
-        </span>
-        <span class="pv-url">your-site.com</span>
-      </div>
-      <div class="pv-page">
-        {style === 'banner' ? content : null}
-        <div class="pv-skel" aria-hidden="true">
-          <i class="w60" />
-          <i class="w90" />
-          <i class="w80" />
-          <i class="w40" />
-          <b />
-          <i class="w70" />
-          <i class="w85" />
-        </div>
-        {style === 'toast' ? content : null}
-        {style === 'modal' ? <div class="pv-backdrop">{content}</div> : null}
-      </div>
-    </div>
-  );
-}
-
-export function Outcome({ counts }) {
-  const c = counts || {};
-  return (
-    <dl class="outcome">
-      {['delivered', 'shown', 'clicked', 'dismissed'].map((k) => (
-        <div key={k} class={'oc oc-' + k} data-status={k}>
-          <dt>{k}</dt>
-          <dd>{num(c[k] || 0)}</dd>
-        </div>
-      ))}
-    </dl>
-  );
-}
 
 function SentCard({ s }) {
   const l = live.value;
@@ -107,23 +47,17 @@ export function Send({ site }) {
   const [kind, setKind] = useState(r.query.target ? 'visitor' : r.query.segment ? 'segment' : 'visitor');
   const [visitor, setVisitor] = useState(r.query.target || '');
   const [segment, setSegment] = useState(r.query.segment || '');
-  const [title, setTitle] = useState('');
-  const [body, setBody] = useState('');
-  const [style, setStyle] = useState('toast');
-  const [ctaLabel, setCtaLabel] = useState('');
-  const [ctaUrl, setCtaUrl] = useState('');
+  const [draft, setDraft] = useState(emptyMessage);
+  const { title, body, style, ctaLabel, ctaUrl } = draft;
   const [ttl, setTtl] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [errors, setErrors] = useState({});
-  const segments = useAsync(() => api.get(sitePath(site.id, '/segments')).then((x) => x.items || []), [site.id]);
+  const segStore = useSegments(site.id, { fresh: true });
+  const segments = { data: segStore.items, error: segStore.items ? null : segStore.error, loading: !segStore.items && !segStore.error };
   const ids = {
     visitor: useId('to-v'),
     segment: useId('to-s'),
-    title: useId('m-title'),
-    body: useId('m-body'),
-    ctaLabel: useId('m-cta-l'),
-    ctaUrl: useId('m-cta-u'),
     ttl: useId('m-ttl'),
     list: useId('visitors-list'),
   };
@@ -256,26 +190,7 @@ export function Send({ site }) {
           </fieldset>
           <fieldset class="fieldset">
             <legend>Message</legend>
-            <Field label="Title" id={ids.title}>
-              <input id={ids.title} value={title} maxLength={120} onInput={(e) => setTitle(e.currentTarget.value)} placeholder="Need a hand?" />
-            </Field>
-            <Field label="Body" id={ids.body} error={errors.body}>
-              <textarea id={ids.body} rows={3} value={body} maxLength={1000} onInput={(e) => setBody(e.currentTarget.value)} placeholder="We can help you choose — reply to chat with a specialist." />
-            </Field>
-            <div class="field">
-              <span class="label" id="style-l">
-                Style
-              </span>
-              <Segmented name="style" label="Style" value={style} onChange={setStyle} options={STYLES} />
-            </div>
-            <div class="field-row">
-              <Field label="Button label (optional)" id={ids.ctaLabel} error={errors.ctaLabel}>
-                <input id={ids.ctaLabel} value={ctaLabel} maxLength={60} onInput={(e) => setCtaLabel(e.currentTarget.value)} placeholder="Book a test drive" />
-              </Field>
-              <Field label="Button link" id={ids.ctaUrl} error={errors.ctaUrl}>
-                <input id={ids.ctaUrl} type="url" value={ctaUrl} onInput={(e) => setCtaUrl(e.currentTarget.value)} placeholder="https://…" spellcheck={false} />
-              </Field>
-            </div>
+            <MessageFields value={draft} onChange={(c) => setDraft((d) => ({ ...d, ...c }))} errors={errors} />
             <Field
               label="Time to live, seconds (optional)"
               id={ids.ttl}
