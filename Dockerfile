@@ -5,6 +5,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+COPY benches benches
 COPY migrations migrations
 COPY snippet/dist snippet/dist
 COPY dashboard/dist dashboard/dist

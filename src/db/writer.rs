@@ -1,6 +1,7 @@
 //! The batching writer: the live path hands page views, events, visits, identifies and message
 //! statuses to a bounded queue and never waits on the database; one task writes them in batches
-//! (multi-row inserts, one transaction per batch), flushing on size or after a short interval,
+//! (one transaction per batch: `unnest` array inserts on Postgres, multi-row inserts on SQLite),
+//! flushing on size or after a short interval, with bigger batches while a backlog is queued,
 //! and drains the queue on shutdown.
 //!
 //! Policy when the queue is full: the producer (a visitor socket) waits up to
@@ -13,7 +14,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments};
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, Any, Arguments};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +23,8 @@ use super::{Backend, Db};
 
 pub const PUSHBACK_TIMEOUT: Duration = Duration::from_secs(2);
 const ROWS_PER_STATEMENT: usize = 1_000;
+/// While a backlog is queued, a batch may take up to this many times the configured size.
+const BACKLOG_FACTOR: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct PageviewRow {
@@ -203,10 +207,23 @@ async fn run(
 ) {
     let max = config.batch.max(1);
     let mut batch: Vec<Record> = Vec::with_capacity(max);
+    // The writer keeps one connection of the pool for itself: its prepared statements and (on
+    // SQLite) its page cache stay warm, and the other connections serve the API.
+    let mut conn: Option<PoolConnection<Any>> = None;
     loop {
+        // Adaptive batch size: `max` while the writer keeps up (a batch waits at most the flush
+        // interval), up to `BACKLOG_FACTOR × max` while a backlog is queued. Bigger batches
+        // coalesce more visitor and session upserts per page view (a visitor sending several
+        // page views is written once per batch), so the writer catches up instead of falling
+        // further behind; see docs/PERFORMANCE.md.
+        let limit = if handle.depth() > max {
+            max.saturating_mul(BACKLOG_FACTOR)
+        } else {
+            max
+        };
         tokio::select! {
             biased;
-            n = rx.recv_many(&mut batch, max) => {
+            n = rx.recv_many(&mut batch, limit) => {
                 if n == 0 { break; }
             }
             _ = stop.cancelled() => break,
@@ -222,23 +239,33 @@ async fn run(
             }
         }
         metrics::gauge!("lookout_writer_queue_depth").set(handle.depth() as f64);
-        flush_with_retry(&db, &mut batch, &stop).await;
+        flush_with_retry(&db, &mut conn, &mut batch, &stop).await;
     }
     // Shutdown: take everything still queued, then stop.
     rx.close();
-    while rx.recv_many(&mut batch, max).await > 0 {
-        if batch.len() >= max {
-            flush_with_retry(&db, &mut batch, &stop).await;
+    let drain_max = max.saturating_mul(BACKLOG_FACTOR);
+    loop {
+        let room = drain_max.saturating_sub(batch.len()).max(1);
+        if rx.recv_many(&mut batch, room).await == 0 {
+            break;
+        }
+        if batch.len() >= drain_max {
+            flush_with_retry(&db, &mut conn, &mut batch, &stop).await;
         }
     }
-    flush_with_retry(&db, &mut batch, &stop).await;
+    flush_with_retry(&db, &mut conn, &mut batch, &stop).await;
     metrics::gauge!("lookout_writer_queue_depth").set(0.0);
     tracing::info!("writer drained");
 }
 
 /// Writes the batch, retrying with back-off while the database fails. After shutdown began it
 /// gives up after a bounded time so that the process can exit.
-async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationToken) {
+async fn flush_with_retry(
+    db: &Db,
+    conn: &mut Option<PoolConnection<Any>>,
+    batch: &mut Vec<Record>,
+    stop: &CancellationToken,
+) {
     if batch.is_empty() {
         return;
     }
@@ -246,7 +273,7 @@ async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationT
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
         let started = Instant::now();
-        match write_batch(db, batch).await {
+        match write_batch(db, conn, batch).await {
             Ok(()) => {
                 metrics::counter!("lookout_writer_batches_total").increment(1);
                 metrics::counter!("lookout_writer_rows_total").increment(batch.len() as u64);
@@ -263,6 +290,9 @@ async fn flush_with_retry(db: &Db, batch: &mut Vec<Record>, stop: &CancellationT
                 return;
             }
             Err(e) => {
+                // The connection may be broken: hand it back (the pool checks it) and take
+                // another one for the retry.
+                *conn = None;
                 metrics::counter!("lookout_writer_errors_total").increment(1);
                 tracing::warn!(error = %e, rows = batch.len(), retry_in = ?delay, "writing a batch failed");
                 if stop.is_cancelled() {
@@ -303,7 +333,11 @@ struct SessionUpsert {
     referrer: Option<String>,
 }
 
-async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
+async fn write_batch(
+    db: &Db,
+    conn: &mut Option<PoolConnection<Any>>,
+    batch: &[Record],
+) -> Result<(), sqlx::Error> {
     // Coalesce visitor and session updates: one row per key per batch (Postgres refuses to
     // touch a row twice in one INSERT … ON CONFLICT).
     let mut visitors: HashMap<(&str, &str), VisitorUpsert> = HashMap::new();
@@ -379,12 +413,22 @@ async fn write_batch(db: &Db, batch: &[Record]) -> Result<(), sqlx::Error> {
         }
     }
 
-    let mut tx = db.pool().begin().await?;
-    if db.backend() == Backend::Sqlite {
-        sqlx::query("pragma cache_size = -65536")
-            .execute(&mut *tx)
-            .await?;
-    }
+    let conn = match conn {
+        Some(c) => c,
+        None => {
+            let mut c = db.pool().acquire().await?;
+            if db.backend() == Backend::Sqlite {
+                // A 64 MiB page cache for the writer's connection (the default is 2 MiB): the
+                // indexes of the page view table are updated at random places, and pages that
+                // are not cached are read back from the WAL or the file for every batch.
+                sqlx::query("pragma cache_size = -65536")
+                    .execute(&mut *c)
+                    .await?;
+            }
+            conn.insert(c)
+        }
+    };
+    let mut tx = conn.begin().await?;
 
     // Messages first: statuses and pending rows refer to them.
     for m in messages {
@@ -645,7 +689,7 @@ impl Col<'_> {
 /// placeholders matter: for each parameter sqlx asks SQLite for its name, which scans the list
 /// of named (`$N`) parameters, so `$N` placeholders make binding quadratic in the row count.
 async fn insert_rows(
-    tx: &mut sqlx::Transaction<'static, Any>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     backend: Backend,
     target: &str,
     suffix: &str,

@@ -116,8 +116,10 @@ pub async fn upgrade(
     );
     let max_frame = limits.max_frame_bytes;
     ws
-        // Small buffers keep an idle socket cheap; frames are small JSON.
-        .read_buffer_size(4 * 1024)
+        // Small buffers keep an idle socket cheap; frames are small JSON. The read buffer is
+        // allocated up front for every socket (512 B holds a typical frame; a larger frame
+        // reserves its own length), and writes go out eagerly (no write buffer kept).
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max_frame)
