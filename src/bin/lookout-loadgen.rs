@@ -956,10 +956,13 @@ fn print_table(o: &Value) {
             r["before"], r["connected"], r["held"], r["peak"], r["after"]
         ),
     );
-    row(
-        "server RSS per connection",
-        format!("{} bytes", o["server_rss_bytes_per_connection"]),
-    );
+    // Per connection only where nothing else grows (queues and caches do under page views).
+    if matches!(o["scenario"].as_str(), Some("idle" | "push")) {
+        row(
+            "server RSS per connection",
+            format!("{} bytes", o["server_rss_bytes_per_connection"]),
+        );
+    }
     row(
         "server CPU (cores)",
         format!(
