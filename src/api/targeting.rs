@@ -96,13 +96,24 @@ async fn segment_ids(state: &AppState, site: &str) -> Result<Vec<String>> {
     )
 }
 
-async fn load_segment(state: &AppState, site: &str, id: &str) -> Result<(String, i64, i64)> {
-    sqlx::query_as("select definition, created_at, updated_at from segment where site_id = $1 and segment_id = $2")
+/// A stored rule (`segment` or `campaign`) of the site: its definition and times.
+async fn load_rule(
+    state: &AppState,
+    table: &'static str,
+    site: &str,
+    id: &str,
+) -> Result<(String, i64, i64)> {
+    let sql = format!("select definition, created_at, updated_at from {table} where site_id = $1 and {table}_id = $2");
+    sqlx::query_as(&sql)
         .bind(site)
         .bind(id)
         .fetch_optional(state.db.pool())
         .await?
-        .ok_or_else(|| ApiError::not_found("segment"))
+        .ok_or_else(|| ApiError::not_found(table))
+}
+
+async fn load_segment(state: &AppState, site: &str, id: &str) -> Result<(String, i64, i64)> {
+    load_rule(state, "segment", site, id).await
 }
 
 fn live_members(state: &AppState, site: &str, segment: &str) -> Vec<VisitorView> {
@@ -380,12 +391,7 @@ async fn campaign_stats(state: &AppState, id: &str) -> Result<CampaignStats> {
 }
 
 async fn load_campaign(state: &AppState, site: &str, id: &str) -> Result<(String, i64, i64)> {
-    sqlx::query_as("select definition, created_at, updated_at from campaign where site_id = $1 and campaign_id = $2")
-        .bind(site)
-        .bind(id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .ok_or_else(|| ApiError::not_found("campaign"))
+    load_rule(state, "campaign", site, id).await
 }
 
 async fn campaign_out(

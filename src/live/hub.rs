@@ -540,14 +540,16 @@ impl Hub {
             let Some(v) = st.visitors.get_mut(visitor) else {
                 return;
             };
-            let view = v.view();
-            self.emit(
-                site_id,
-                HubEventKind::Presence {
-                    visitor: visitor.to_string(),
-                    view: Some(Box::new(view)),
-                },
-            );
+            let view = self.bus_attached().then(|| v.view());
+            if let Some(view) = view {
+                self.emit(
+                    site_id,
+                    HubEventKind::Presence {
+                        visitor: visitor.to_string(),
+                        view: Some(Box::new(view)),
+                    },
+                );
+            }
             st.tabs = st.tabs.saturating_sub(1);
             if !empty {
                 return;
@@ -627,19 +629,22 @@ impl Hub {
         t.title = title.map(str::to_string);
         t.since = at;
         let (session, tab) = (t.session.clone(), t.tab.clone());
-        let view = v.view();
+        // Only a cluster bus needs the full view (not built per page view on one node).
+        let view = self.bus_attached().then(|| v.view());
         let f = frame(&json!({
             "type": "pageview", "visitor": visitor, "session": session, "tab": tab,
             "url": url, "title": title, "referrer": referrer, "at": rfc3339(at),
         }));
         st.broadcast(&f);
-        self.emit(
-            site_id,
-            HubEventKind::Presence {
-                visitor: visitor.to_string(),
-                view: Some(Box::new(view)),
-            },
-        );
+        if let Some(view) = view {
+            self.emit(
+                site_id,
+                HubEventKind::Presence {
+                    visitor: visitor.to_string(),
+                    view: Some(Box::new(view)),
+                },
+            );
+        }
         self.emit(site_id, HubEventKind::Frame(f));
         // What the visitor looks at changed: admins see the new interests at once.
         if let Some(f) = interests_frame {
@@ -679,18 +684,21 @@ impl Hub {
         }
         v.traits.extend(traits.clone());
         let (user_id, traits) = (v.user_id.clone(), Value::Object(v.traits.clone()));
-        let view = v.view();
+        // Only a cluster bus needs the full view (not built per page view on one node).
+        let view = self.bus_attached().then(|| v.view());
         let f = frame(&json!({
             "type": "identify", "visitor": visitor, "user_id": user_id, "traits": traits,
         }));
         st.broadcast(&f);
-        self.emit(
-            site_id,
-            HubEventKind::Presence {
-                visitor: visitor.to_string(),
-                view: Some(Box::new(view)),
-            },
-        );
+        if let Some(view) = view {
+            self.emit(
+                site_id,
+                HubEventKind::Presence {
+                    visitor: visitor.to_string(),
+                    view: Some(Box::new(view)),
+                },
+            );
+        }
         self.emit(site_id, HubEventKind::Frame(f));
     }
 
@@ -786,18 +794,21 @@ impl Hub {
         };
         v.segments = segments;
         let (segments, interests) = (v.segments.clone(), v.interests.clone());
-        let view = v.view();
+        // Only a cluster bus needs the full view (not built per page view on one node).
+        let view = self.bus_attached().then(|| v.view());
         let f = frame(&json!({
             "type": "segments", "visitor": visitor, "segments": segments, "interests": interests,
         }));
         st.broadcast(&f);
-        self.emit(
-            site_id,
-            HubEventKind::Presence {
-                visitor: visitor.to_string(),
-                view: Some(Box::new(view)),
-            },
-        );
+        if let Some(view) = view {
+            self.emit(
+                site_id,
+                HubEventKind::Presence {
+                    visitor: visitor.to_string(),
+                    view: Some(Box::new(view)),
+                },
+            );
+        }
         self.emit(site_id, HubEventKind::Frame(f));
     }
 
@@ -819,6 +830,10 @@ impl Hub {
     /// Sends this node's changes to the cluster bus from now on.
     pub fn attach_bus(&self, tx: mpsc::Sender<HubEvent>) {
         let _ = self.inner.bus.set(tx);
+    }
+
+    fn bus_attached(&self) -> bool {
+        self.inner.bus.get().is_some()
     }
 
     fn emit(&self, site_id: &str, kind: HubEventKind) {
