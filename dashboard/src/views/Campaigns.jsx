@@ -17,7 +17,7 @@ import { MessageFields, MessagePreview, fromMessage, toMessage, fillExample } fr
 import {
   toDuration, fromDuration, fmtSeconds, numOrText, triggerSummary, goalSummary, errorTarget, pctText, liftText,
 } from './targeting/common.js';
-import { MatchSelect, DurationField, Switch, ConfirmDelete, PATTERN_HINT } from './targeting/Form.jsx';
+import { MatchSelect, DurationField, Switch, ConfirmDelete, PATTERN_HINT, RowActions, RuleLoadError, RuleCrumbs, revealFirstError } from './targeting/Form.jsx';
 
 export function Campaigns({ site }) {
   const p = route.value.parts;
@@ -204,19 +204,11 @@ function CampaignList({ site }) {
                         )}
                       </td>
                       <td class="c-num minor">{liftText(s.lift)}</td>
-                      <td class="c-actions minor">
+                      <RowActions base={base} rule={c} writable={writable} onDelete={setDeleting}>
                         <a class="btn btn-sm" href={link(`${base}/${c.id}`)} aria-label={`Results of ${c.name}`}>
                           Results
                         </a>
-                        <a class="btn btn-sm" href={link(`${base}/${c.id}/edit`)} aria-label={`${writable ? 'Edit' : 'View'} ${c.name}`}>
-                          {writable ? 'Edit' : 'View'}
-                        </a>
-                        {writable ? (
-                          <button type="button" class="btn btn-sm btn-ghost-danger" onClick={() => setDeleting(c)} aria-label={`Delete ${c.name}`}>
-                            Delete
-                          </button>
-                        ) : null}
-                      </td>
+                      </RowActions>
                     </tr>
                   );
                 })}
@@ -409,42 +401,18 @@ function CampaignEditor({ site, id }) {
     } catch (err) {
       setError(err);
       setBusy(false);
-      requestAnimationFrame(() => {
-        const el = formRef.current && formRef.current.querySelector('.field-invalid, .section-error');
-        if (el && el.scrollIntoView) el.scrollIntoView({ block: 'center' });
-      });
+      revealFirstError(formRef.current, '.field-invalid, .section-error');
     }
   }
 
-  if (loadErr) {
-    return (
-      <div class="page">
-        <PageHeader title="Campaign" />
-        {loadErr.status === 404 ? (
-          <Empty title="Campaign not found" icon="?">
-            It may have been deleted. <a href={link(base)}>All campaigns</a>
-          </Empty>
-        ) : (
-          <ErrorNote error={loadErr} onRetry={load} />
-        )}
-      </div>
-    );
-  }
+  if (loadErr) return <RuleLoadError kind="campaign" base={base} error={loadErr} onRetry={load} />;
   if (!orig) return <Spinner />;
 
   const SectionError = ({ k }) => (fe(k) ? <p class="field-error section-error">{fe(k)}</p> : null);
   const t = d.trigger;
   return (
     <div class="page page-wide">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <a href={link(base)}>Campaigns</a>
-        {!isNew ? (
-          <>
-            <span aria-hidden="true">/</span>
-            <a href={link(`${base}/${id}`)}>{orig.name}</a>
-          </>
-        ) : null}
-      </nav>
+      <RuleCrumbs label="Campaigns" base={base} id={isNew ? null : id} name={orig.name} />
       <PageHeader
         title={isNew ? 'New campaign' : writable ? 'Edit campaign' : orig.name}
         sub={writable ? 'The server sends the message by itself, within a millisecond of the trigger.' : 'Read only: your role on this site is viewer.'}
@@ -782,9 +750,7 @@ function CampaignResults({ site, id }) {
   const top = Math.max(1, Number(s.triggered) || 0, Number(s.sent) || 0);
   return (
     <div class="page page-wide">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <a href={link(base)}>Campaigns</a>
-      </nav>
+      <RuleCrumbs label="Campaigns" base={base} />
       <PageHeader title={c.name} sub={triggerSummary(c.trigger, names) + (c.segment ? ` · only ${segmentName(names, c.segment)}` : '')}>
         <span class="results-switch">
           <EnabledSwitch site={site} c={c} onChange={setC} />

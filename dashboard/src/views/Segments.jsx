@@ -17,7 +17,7 @@ import { SegmentBadges } from '../components/SegmentBadges.jsx';
 import {
   CONDITION_TYPES, UTM_PARAMS, DEVICES, conditionDraft, conditionOf, conditionSummary, errorTarget,
 } from './targeting/common.js';
-import { MatchSelect, DurationField, ConfirmDelete, PATTERN_HINT } from './targeting/Form.jsx';
+import { MatchSelect, DurationField, ConfirmDelete, PATTERN_HINT, RowActions, RuleLoadError, RuleCrumbs, revealFirstError } from './targeting/Form.jsx';
 
 export function Segments({ site }) {
   const p = route.value.parts;
@@ -145,16 +145,7 @@ function SegmentList({ site }) {
                       <td class="minor nowrap" title={fullDate(s.updated_at)}>
                         {when(s.updated_at)}
                       </td>
-                      <td class="c-actions minor">
-                        <a class="btn btn-sm" href={link(`${base}/${s.id}/edit`)} aria-label={`${writable ? 'Edit' : 'View'} ${s.name}`}>
-                          {writable ? 'Edit' : 'View'}
-                        </a>
-                        {writable ? (
-                          <button type="button" class="btn btn-sm btn-ghost-danger" onClick={() => setDeleting(s)} aria-label={`Delete ${s.name}`}>
-                            Delete
-                          </button>
-                        ) : null}
-                      </td>
+                      <RowActions base={base} rule={s} writable={writable} onDelete={setDeleting} />
                     </tr>
                   );
                 })}
@@ -449,40 +440,16 @@ function SegmentEditor({ site, id }) {
       setError(err);
       setBusy(false);
       // Bring the message (and the field it names) into view.
-      requestAnimationFrame(() => {
-        const el = formRef.current && formRef.current.querySelector('.cond-invalid, .field-invalid, .note-error');
-        if (el && el.scrollIntoView) el.scrollIntoView({ block: 'center' });
-      });
+      revealFirstError(formRef.current, '.cond-invalid, .field-invalid, .note-error');
     }
   }
 
-  if (loadErr) {
-    return (
-      <div class="page">
-        <PageHeader title="Segment" />
-        {loadErr.status === 404 ? (
-          <Empty title="Segment not found" icon="?">
-            It may have been deleted. <a href={link(base)}>All segments</a>
-          </Empty>
-        ) : (
-          <ErrorNote error={loadErr} onRetry={load} />
-        )}
-      </div>
-    );
-  }
+  if (loadErr) return <RuleLoadError kind="segment" base={base} error={loadErr} onRetry={load} />;
   if (!seg) return <Spinner />;
   const title = isNew ? 'New segment' : writable ? 'Edit segment' : seg.name;
   return (
     <div class="page page-wide">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <a href={link(base)}>Segments</a>
-        {!isNew ? (
-          <>
-            <span aria-hidden="true">/</span>
-            <a href={link(`${base}/${id}`)}>{seg.name}</a>
-          </>
-        ) : null}
-      </nav>
+      <RuleCrumbs label="Segments" base={base} id={isNew ? null : id} name={seg.name} />
       <PageHeader title={title} sub={writable ? 'Visitors are in the segment while its conditions hold; membership is re-evaluated on every page view, event and identify.' : 'Read only: your role on this site is viewer.'} />
       <div class="rule-grid">
         <form class="rule-form" onSubmit={save} noValidate ref={formRef} aria-label="Segment definition">
@@ -643,9 +610,7 @@ function SegmentMembers({ site, id }) {
   const conds = seg && Array.isArray(seg.conditions) ? seg.conditions : [];
   return (
     <div class="page page-wide">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <a href={link(base)}>Segments</a>
-      </nav>
+      <RuleCrumbs label="Segments" base={base} />
       <PageHeader title={seg ? seg.name : 'Segment'} sub={seg && seg.description ? seg.description : 'Who is in this segment right now.'}>
         {writable ? (
           <a class="btn" href={link('/sites/' + site.id + '/send', { segment: id })}>

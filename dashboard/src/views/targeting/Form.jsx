@@ -1,7 +1,8 @@
 // Small form parts of the targeting pages: URL patterns, durations, the enabled switch, the
 // delete confirmation.
 import { useState } from 'preact/hooks';
-import { Field, Modal, ErrorNote, cx } from '../../components/ui.jsx';
+import { Field, Modal, ErrorNote, PageHeader, Empty, cx } from '../../components/ui.jsx';
+import { link } from '../../lib/router.js';
 import { MATCH_KINDS, UNITS } from './common.js';
 
 export function MatchSelect({ id, value, onChange, disabled, label = 'Match', error }) {
@@ -94,4 +95,61 @@ export function ConfirmDelete({ what, name, detail, onConfirm, onClose }) {
       <ErrorNote error={error} />
     </Modal>
   );
+}
+
+/** The Edit/View and Delete buttons of a rule's row in a list; `children` go first (e.g. Results). */
+export function RowActions({ base, rule, writable, onDelete, children }) {
+  return (
+    <td class="c-actions minor">
+      {children}
+      <a class="btn btn-sm" href={link(`${base}/${rule.id}/edit`)} aria-label={`${writable ? 'Edit' : 'View'} ${rule.name}`}>
+        {writable ? 'Edit' : 'View'}
+      </a>
+      {writable ? (
+        <button type="button" class="btn btn-sm btn-ghost-danger" onClick={() => onDelete(rule)} aria-label={`Delete ${rule.name}`}>
+          Delete
+        </button>
+      ) : null}
+    </td>
+  );
+}
+
+/** The page shown when a rule could not be loaded: gone (404) or an error to retry. */
+export function RuleLoadError({ kind, base, error, onRetry }) {
+  const Kind = kind[0].toUpperCase() + kind.slice(1);
+  return (
+    <div class="page">
+      <PageHeader title={Kind} />
+      {error.status === 404 ? (
+        <Empty title={`${Kind} not found`} icon="?">
+          It may have been deleted. <a href={link(base)}>All {kind}s</a>
+        </Empty>
+      ) : (
+        <ErrorNote error={error} onRetry={onRetry} />
+      )}
+    </div>
+  );
+}
+
+/** Breadcrumbs of a rule's pages: the list, then the rule itself once it exists. */
+export function RuleCrumbs({ label, base, id, name }) {
+  return (
+    <nav class="crumbs" aria-label="Breadcrumb">
+      <a href={link(base)}>{label}</a>
+      {id ? (
+        <>
+          <span aria-hidden="true">/</span>
+          <a href={link(`${base}/${id}`)}>{name}</a>
+        </>
+      ) : null}
+    </nav>
+  );
+}
+
+/** After a refused save, bring the first field the server named into view. */
+export function revealFirstError(form, selector) {
+  requestAnimationFrame(() => {
+    const el = form && form.querySelector(selector);
+    if (el && el.scrollIntoView) el.scrollIntoView({ block: 'center' });
+  });
 }
