@@ -239,8 +239,8 @@
     };
 
     // Schema.org data of the page, sent with each page view as `item`: the first JSON-LD object
-    // (in top-level arrays and @graph too) whose @type is or includes Product, Car or Vehicle, or
-    // the itemOffered of an Offer; then data-lookout-* attributes of any element add or override
+    // (in top-level arrays, @graph and a page's mainEntity too) whose @type is or includes Product,
+    // Car or Vehicle, or the itemOffered of an Offer; then data-lookout-* attributes of any element add or override
     // fields (the last element in document order wins). Texts of at most 200 characters and 200
     // UTF-8 bytes (the server's limit), the price a non-negative number. Nothing found: no item.
     const FIELDS = ['type', 'brand', 'model', 'name', 'category', 'sku', 'price', 'currency'];
@@ -270,7 +270,7 @@
               price: offer.price || offer.lowPrice,
               currency: offer.priceCurrency,
             });
-          } else scan(type ? o.itemOffered : o['@graph'], type && o);
+          } else scan(type ? o.itemOffered : o.mainEntity || o['@graph'], type && o);
         });
       d.querySelectorAll('[type$="ld+json"]').forEach(safe((el) => scan(JSON.parse(el.textContent))));
       raw = raw || {};

@@ -65,6 +65,15 @@ const CASES = {
     }),
     item: { type: 'Product', brand: 'BMW', model: 'i4', name: 'BMW i4 eDrive40', category: 'Electric cars', sku: '4711', price: 57900, currency: 'EUR' },
   },
+  'web-page-main-entity': {
+    head: ld({
+      '@context': 'https://schema.org',
+      '@type': 'ItemPage',
+      name: 'Tesla Model Y · Northgate Motors',
+      mainEntity: { '@type': 'Car', name: 'Tesla Model Y Long Range', brand: 'Tesla', model: 'Model Y', bodyType: 'SUV', offers: { '@type': 'Offer', price: '47490', priceCurrency: 'USD' } },
+    }),
+    item: { type: 'Car', brand: 'Tesla', model: 'Model Y', name: 'Tesla Model Y Long Range', category: 'SUV', price: 47490, currency: 'USD' },
+  },
   'product-low-price-top-level-array': {
     head: ld([
       { '@context': 'https://schema.org', '@type': 'Organization', name: 'Northgate Motors', brand: 'Not this one' },
