@@ -469,6 +469,9 @@ pub async fn erase_visitor(
     }
     state.hub.forget_visitor(&access.site_id, &visitor);
     state.targeting.forget_visitor(&access.site_id, &visitor);
+    if let Some(cluster) = &state.cluster {
+        cluster.forget_visitor(&access.site_id, &visitor);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

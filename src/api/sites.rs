@@ -209,6 +209,9 @@ pub async fn update_site(
     .await?;
     let site = load_site(&state, &access.site_id).await?;
     state.sites.invalidate(&site.site_key);
+    if let Some(cluster) = &state.cluster {
+        cluster.site_changed(&access.site_id, &site.site_key, false);
+    }
     Ok(Json(site.into_site(access.role())))
 }
 
@@ -244,6 +247,9 @@ pub async fn delete_site(State(state): State<AppState>, access: SiteAccess) -> R
     state.sites.invalidate(&site.site_key);
     state.hub.close_site(&access.site_id);
     state.targeting.forget_site(&access.site_id);
+    if let Some(cluster) = &state.cluster {
+        cluster.site_changed(&access.site_id, &site.site_key, true);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

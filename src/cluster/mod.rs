@@ -2,8 +2,9 @@
 //!
 //! - One channel per site (`lk:s:{site}`), subscribed by the nodes that have visitors or admins
 //!   of that site, carries presence (each node's view of its visitors), admin frames, targeting
-//!   observations and message deliveries. No node reads a channel of every event.
-//! - `lk:nodes` carries heartbeats (every `HEARTBEAT`) and goodbyes; a node silent for
+//!   observations, message deliveries and erasures. No node reads a channel of every event.
+//! - `lk:nodes` carries heartbeats (every `HEARTBEAT`), goodbyes and site changes (a deletion
+//!   closes the site everywhere; any change drops the key from every node's cache); a node silent for
 //!   `NODE_TIMEOUT` is dead and its visitors are shown as left. A node that shuts down
 //!   gracefully says goodbye and its visitors are kept for the leave grace, so that they
 //!   reconnect elsewhere without a leave and join.
@@ -149,6 +150,20 @@ enum Bus {
         node: String,
         site: String,
     },
+    /// A visitor was erased: drop their live state and close their tabs on every node.
+    Forget {
+        node: String,
+        site: String,
+        visitor: String,
+    },
+    /// A site's settings changed or it was deleted. Sent on the nodes channel, which every node
+    /// reads (rare), since a node may hold the site key in its cache without any live state.
+    Site {
+        node: String,
+        site: String,
+        key: String,
+        deleted: bool,
+    },
 }
 
 enum SubCmd {
@@ -253,6 +268,25 @@ impl Cluster {
             site: site.into(),
         };
         self.send(site_channel(site), &msg);
+    }
+
+    pub fn forget_visitor(&self, site: &str, visitor: &str) {
+        let msg = Bus::Forget {
+            node: self.inner.node.clone(),
+            site: site.into(),
+            visitor: visitor.into(),
+        };
+        self.send(site_channel(site), &msg);
+    }
+
+    pub fn site_changed(&self, site: &str, key: &str, deleted: bool) {
+        let msg = Bus::Site {
+            node: self.inner.node.clone(),
+            site: site.into(),
+            key: key.into(),
+            deleted,
+        };
+        self.send(NODES.to_string(), &msg);
     }
 
     pub fn publish_obs(&self, site: &str, visitor: &str, obs: ObsMsg) {
@@ -682,6 +716,30 @@ async fn dispatch(cluster: &Cluster, state: &AppState, bus: Bus) {
                 }
                 for (visitor, segments) in state.targeting.reevaluate(&site, crate::db::now_ms()) {
                     state.hub.set_segments(&site, &visitor, segments);
+                }
+            }
+        }
+        Bus::Forget {
+            node,
+            site,
+            visitor,
+        } => {
+            if node != me {
+                state.hub.forget_visitor(&site, &visitor);
+                state.targeting.forget_visitor(&site, &visitor);
+            }
+        }
+        Bus::Site {
+            node,
+            site,
+            key,
+            deleted,
+        } => {
+            if node != me {
+                state.sites.invalidate(&key);
+                if deleted {
+                    state.hub.close_site(&site);
+                    state.targeting.forget_site(&site);
                 }
             }
         }

@@ -1032,8 +1032,13 @@ impl Hub {
     pub fn forget_visitor(&self, site_id: &str, visitor: &str) {
         if let Some(site) = self.existing_site(site_id) {
             let mut st = lock(&site.state);
+            let shown = st.known(visitor);
             if let Some(v) = st.visitors.remove(visitor) {
                 st.tabs = st.tabs.saturating_sub(v.tabs.len());
+            }
+            // Other nodes forget their part too (cluster mode): nothing of it is shown here.
+            st.remote.remove(visitor);
+            if shown {
                 st.broadcast(&frame(&json!({"type": "left", "visitor": visitor})));
             }
         }

@@ -176,6 +176,101 @@ async fn a_send_reaches_tabs_on_every_node_and_counts_them_all() {
 }
 
 #[tokio::test]
+async fn erasing_a_visitor_on_one_node_closes_their_tabs_on_every_node() {
+    let Some((nodes, _, redis)) = cluster(3).await else {
+        return;
+    };
+    let (owner, site) = nodes[0].owner_with_site("owner@shop.test").await;
+    let (mut t1, _) = nodes[0]
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
+        .await;
+    let (mut t3, _) = nodes[2]
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00003", URL)
+        .await;
+    let (mut kept, _) = nodes[2]
+        .visitor(&site.key, "visitor-0002", "session-0002", "tab-00004", URL)
+        .await;
+    let (mut admin, _) = nodes[1].admin(&site.id, &owner.token).await;
+    wait_for_subscribers(&redis, &site.id, 3).await;
+    nodes[1]
+        .wait_for_items(&format!("/api/sites/{}/visitors", site.id), &owner.token, 2)
+        .await;
+
+    let (status, body) = nodes[1]
+        .request(
+            "DELETE",
+            &format!("/api/sites/{}/visitors/visitor-0001", site.id),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(close_code(&mut t1).await, Some(4403), "tab on node 1");
+    assert_eq!(close_code(&mut t3).await, Some(4403), "tab on node 3");
+    let left = expect_frame(&mut admin, "left").await;
+    assert_eq!(left["visitor"], "visitor-0001");
+    for n in &nodes {
+        let (_, live) = n
+            .get(&format!("/api/sites/{}/live", site.id), &owner.token)
+            .await;
+        let ids: Vec<&str> = live["visitors"]
+            .as_array()
+            .expect("visitors")
+            .iter()
+            .filter_map(|v| v["visitor"].as_str())
+            .collect();
+        assert_eq!(ids, ["visitor-0002"], "{live}");
+    }
+    // The other visitor on node 3 is untouched.
+    send(
+        &mut kept,
+        json!({"type": "page", "url": "https://shop.test/still-here"}),
+    )
+    .await;
+    assert_eq!(
+        expect_frame(&mut admin, "pageview").await["url"],
+        "https://shop.test/still-here"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_site_on_one_node_closes_it_on_every_node() {
+    let Some((nodes, _, _)) = cluster(2).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (owner, site) = a.owner_with_site("owner@shop.test").await;
+    // Node B has the key cached and a tab connected.
+    let (mut tab, _) = b
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
+        .await;
+    // Node A has nothing of the site live, so only the nodes channel can tell B.
+    let (status, body) = a
+        .request(
+            "DELETE",
+            &format!("/api/sites/{}", site.id),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(close_code(&mut tab).await, Some(4403));
+    // B's key cache forgot the site (its entries otherwise live 30 s).
+    let mut refused = None;
+    for _ in 0..50 {
+        match b.visitor_socket(&site.key, Some("https://shop.test")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                refused = Some(resp.status());
+                break;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(refused, Some(StatusCode::FORBIDDEN));
+}
+
+#[tokio::test]
 async fn segments_and_frequency_caps_hold_across_nodes() {
     let Some((nodes, _, redis)) = cluster(2).await else {
         return;
