@@ -29,6 +29,9 @@ pub async fn upgrade(
     let site_id = query.get("site").cloned().unwrap_or_default();
     let cookie_caller = Caller::from_cookie(&state, &headers);
     ws.max_message_size(64 * 1024)
+        // Admins send a few small commands; the socket layer zeroes its whole read buffer on
+        // every read attempt, which the default 128 KiB made a visible cost of fan-out.
+        .read_buffer_size(4096)
         .on_upgrade(move |socket| async move {
             let _alive = state.sockets.token();
             run(state, site_id, cookie_caller, socket).await
