@@ -1,12 +1,13 @@
 //! The hub (src/live/hub.rs): a page view fanned out to K admins, a tab connecting and leaving
-//! (joined/left broadcasts), and an admin subscribing (snapshot under the site lock).
+//! (joined/left broadcasts), and an admin subscribing (visitors cloned under the site lock, then
+//! the snapshot serialised outside it).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lookout::live::hub::{Hub, Nav, Selector, TabInfo};
+use lookout::live::hub::{snapshot_frame, Hub, Nav, Selector, TabInfo};
 use tokio::sync::mpsc::Receiver;
 
 fn tab(i: usize) -> TabInfo {
@@ -45,16 +46,16 @@ fn fanout(c: &mut Criterion) {
             let mut guards = Vec::new();
             let mut rxs = Vec::new();
             for _ in 0..k {
-                let (g, rx, _sig) = hub.subscribe_admin("site");
-                guards.push(g);
-                rxs.push(rx);
+                let sub = hub.subscribe_admin("site");
+                guards.push(sub.guard);
+                rxs.push(sub.outbox);
             }
             drain(&mut rxs);
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
                 let mut done = 0;
                 while done < iters {
-                    // Admin outboxes hold 1,024 frames: drain them (not timed) between rounds.
+                    // Drain the admin outboxes (not timed) between rounds.
                     let round = (iters - done).min(512);
                     let start = Instant::now();
                     for n in 0..round {
@@ -92,9 +93,9 @@ fn connect(c: &mut Criterion) {
         let mut rxs = Vec::new();
         let mut guards = Vec::new();
         for _ in 0..10 {
-            let (g, rx, _sig) = hub.subscribe_admin("site");
-            guards.push(g);
-            rxs.push(rx);
+            let sub = hub.subscribe_admin("site");
+            guards.push(sub.guard);
+            rxs.push(sub.outbox);
         }
         let mut i = 1_000_000usize;
         b.iter_custom(|iters| {
@@ -116,13 +117,46 @@ fn connect(c: &mut Criterion) {
             spent
         });
     });
+    // What the site lock is held for: registering the admin and cloning the visitors.
     g.bench_function("subscribe_admin_snapshot_1000_visitors", |b| {
         let hub = Hub::new(Duration::from_secs(5));
         let _live: Vec<_> = (0..1000).map(|i| hub.connect_tab(tab(i))).collect();
         b.iter(|| {
-            let (guard, rx, _sig) = hub.subscribe_admin("site");
-            black_box(&rx);
-            drop(guard);
+            let sub = hub.subscribe_admin("site");
+            black_box(&sub.snapshot);
+        });
+    });
+    // Serialising that snapshot, outside the lock (in the admin's task).
+    g.bench_function("snapshot_frame_1000_visitors", |b| {
+        let hub = Hub::new(Duration::from_secs(5));
+        let _live: Vec<_> = (0..1000).map(|i| hub.connect_tab(tab(i))).collect();
+        let visitors = hub.subscribe_admin("site").snapshot;
+        b.iter(|| black_box(snapshot_frame(&visitors)));
+    });
+    // A slow admin's resync: its full outbox dropped, the visitors cloned.
+    g.bench_function("resync_admin_full_outbox_1000_visitors", |b| {
+        let hub = Hub::new(Duration::from_secs(5));
+        let live: Vec<_> = (0..1000).map(|i| hub.connect_tab(tab(i))).collect();
+        let conn = live[0].0.conn();
+        let mut sub = hub.subscribe_admin("site");
+        let nav = |at| Nav {
+            item: None,
+            url: "https://shop.example.com/cars/bmw/320d?x=1",
+            title: Some("BMW 320d"),
+            referrer: None,
+            at,
+        };
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for i in 0..iters {
+                while !sub.signal.resync.load(std::sync::atomic::Ordering::Acquire) {
+                    hub.pageview("site", "visitor-00000000", conn, nav(i as i64));
+                }
+                let start = Instant::now();
+                black_box(hub.resync_admin(&sub.guard, &mut sub.outbox));
+                spent += start.elapsed();
+            }
+            spent
         });
     });
     g.bench_function("deliver_to_one_visitor_of_1000", |b| {

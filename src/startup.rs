@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,9 +74,7 @@ impl Application {
             }
             None => (None, None),
         };
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("binding {}", settings.addr))?;
+        let listener = bind(settings.addr).with_context(|| format!("binding {}", settings.addr))?;
         let state = AppState {
             db,
             writer,
@@ -181,6 +179,24 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Pending connections the kernel may queue for us (capped by `net.core.somaxconn`). Tokio's
+/// `TcpListener::bind` asks for 1,024, which a ramp of thousands of visitors overflows: the
+/// dropped SYNs are retried after 1 s, a 1 s tail on handshakes.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can bind while old connections linger.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 pub fn router(state: AppState) -> Router {

@@ -3,6 +3,7 @@
 //! snapshot and live deltas, and `send` with the contract's targets.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -11,7 +12,9 @@ use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::sync::mpsc::Receiver;
 
+use super::hub::{snapshot_frame, AdminGuard, AdminSubscription};
 use super::protocol::{close, AdminFrame};
 use super::visitor::{IDLE_LIMIT, PING_EVERY};
 use crate::auth::extract::{Caller, SiteAccess};
@@ -26,6 +29,9 @@ pub async fn upgrade(
     let site_id = query.get("site").cloned().unwrap_or_default();
     let cookie_caller = Caller::from_cookie(&state, &headers);
     ws.max_message_size(64 * 1024)
+        // Admins send a few small commands; the socket layer zeroes its whole read buffer on
+        // every read attempt, which the default 128 KiB made a visible cost of fan-out.
+        .read_buffer_size(4096)
         .on_upgrade(move |socket| async move {
             let _alive = state.sockets.token();
             run(state, site_id, cookie_caller, socket).await
@@ -100,11 +106,29 @@ async fn authenticate(
         .map_err(|_| forbidden)
 }
 
+/// Most outbox frames written to the socket before one flush: many frames per `write`, while
+/// a ping or a command still gets its turn soon.
+const FRAMES_PER_FLUSH: usize = 256;
+
 async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: Stream) {
     if let Some(cluster) = &state.cluster {
         cluster.ensure_site(&access.site_id);
     }
-    let (guard, mut outbox, signal) = state.hub.subscribe_admin(&access.site_id);
+    let AdminSubscription {
+        guard,
+        mut outbox,
+        signal,
+        snapshot,
+    } = state.hub.subscribe_admin(&access.site_id);
+    // Serialised here, outside the site lock; the deltas queued meanwhile follow it.
+    if sink
+        .send(Message::Text(snapshot_frame(&snapshot)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    drop(snapshot);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut last_heard = std::time::Instant::now();
     loop {
@@ -114,16 +138,26 @@ async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: 
                 return;
             }
             _ = signal.notify.notified() => {
-                if signal.resync.swap(false, std::sync::atomic::Ordering::AcqRel) {
-                    // Drop the deltas it could not keep up with; a snapshot replaces them.
-                    while outbox.try_recv().is_ok() {}
-                    state.hub.resync_admin(&guard);
+                if signal.resync.load(Ordering::Acquire)
+                    && !resync(&state, &guard, &mut outbox, &mut sink).await
+                {
+                    return;
                 }
             }
-            out = outbox.recv() => match out {
-                Some(text) => if sink.send(Message::Text(text)).await.is_err() { return },
-                None => return,
-            },
+            out = outbox.recv() => {
+                let Some(text) = out else { return };
+                if signal.resync.load(Ordering::Acquire) {
+                    // Behind: a snapshot replaces this frame and the rest of the outbox.
+                    if !resync(&state, &guard, &mut outbox, &mut sink).await { return; }
+                    continue;
+                }
+                if sink.feed(Message::Text(text)).await.is_err() { return; }
+                for _ in 1..FRAMES_PER_FLUSH {
+                    let Ok(text) = outbox.try_recv() else { break };
+                    if sink.feed(Message::Text(text)).await.is_err() { return; }
+                }
+                if sink.flush().await.is_err() { return; }
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > IDLE_LIMIT { return; }
                 if sink.send(Message::Ping(Default::default())).await.is_err() { return; }
@@ -153,6 +187,12 @@ async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: 
                         return;
                     }
                 };
+                if let AdminFrame::Snapshot = frame {
+                    // Same path as a resync, so the deltas that follow it are exactly the
+                    // changes after it.
+                    if !resync(&state, &guard, &mut outbox, &mut sink).await { return; }
+                    continue;
+                }
                 let reply = handle(&state, &access, frame).await;
                 if let Some(reply) = reply {
                     if !send_json(&mut sink, reply).await { return; }
@@ -162,12 +202,28 @@ async fn serve(state: AppState, access: SiteAccess, mut sink: Sink, mut stream: 
     }
 }
 
+/// Replaces what is queued for the admin with a fresh snapshot (see `Hub::resync_admin`).
+/// False when the socket is gone.
+async fn resync(
+    state: &AppState,
+    guard: &AdminGuard,
+    outbox: &mut Receiver<Utf8Bytes>,
+    sink: &mut Sink,
+) -> bool {
+    match state.hub.resync_admin(guard, outbox) {
+        Some(visitors) => sink
+            .send(Message::Text(snapshot_frame(&visitors)))
+            .await
+            .is_ok(),
+        // The site was deleted: the outbox closes next.
+        None => true,
+    }
+}
+
 async fn handle(state: &AppState, access: &SiteAccess, frame: AdminFrame) -> Option<Value> {
     match frame {
-        AdminFrame::Auth { .. } => None,
-        AdminFrame::Snapshot => {
-            Some(json!({"type": "snapshot", "visitors": state.hub.snapshot(&access.site_id)}))
-        }
+        // `snapshot` is answered by `serve`, in order with the outbox.
+        AdminFrame::Auth { .. } | AdminFrame::Snapshot => None,
         AdminFrame::Send { r#ref, to, message } => {
             let r#ref = r#ref.unwrap_or(Value::Null);
             if let Err(e) = access.require_write() {
