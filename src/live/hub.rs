@@ -96,7 +96,8 @@ struct LiveVisitor {
     /// Usually one; a short list is smaller than a map and as fast at this size.
     tabs: Vec<LiveTab>,
     segments: Vec<String>,
-    interests: Interests,
+    /// None until the visitor views a page with an item (most never do on many sites).
+    interests: Option<Box<Interests>>,
     /// Bumped whenever a tab connects, so a pending leave can tell it was overtaken.
     generation: u64,
 }
@@ -269,6 +270,16 @@ pub struct Interests {
     pub items: u32,
 }
 
+/// A visitor's interests before any item was seen.
+static NO_INTERESTS: Interests = Interests {
+    brands: std::collections::BTreeMap::new(),
+    models: std::collections::BTreeMap::new(),
+    categories: std::collections::BTreeMap::new(),
+    min_price: None,
+    max_price: None,
+    items: 0,
+};
+
 impl Interests {
     fn add(&mut self, item: &crate::targeting::Item) {
         // Bounded: a page can't make this grow past a few hundred keys.
@@ -291,6 +302,16 @@ impl Interests {
 }
 
 impl LiveVisitor {
+    fn interests(&self) -> &Interests {
+        self.interests.as_deref().unwrap_or(&NO_INTERESTS)
+    }
+
+    fn add_interest(&mut self, item: &crate::targeting::Item) {
+        self.interests
+            .get_or_insert_with(Default::default)
+            .add(item);
+    }
+
     fn view(&self) -> VisitorView {
         let mut tabs: Vec<&LiveTab> = self.tabs.iter().collect();
         tabs.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.tab.cmp(&b.tab)));
@@ -320,7 +341,7 @@ impl LiveVisitor {
             browser: self.browser.clone(),
             os: self.os.clone(),
             segments: self.segments.clone(),
-            interests: self.interests.clone(),
+            interests: self.interests().clone(),
         }
     }
 }
@@ -523,7 +544,7 @@ impl Hub {
                     os: None,
                     tabs: Vec::with_capacity(1),
                     segments: Vec::new(),
-                    interests: Interests::default(),
+                    interests: None,
                     generation: 0,
                 })
             });
@@ -533,10 +554,10 @@ impl Hub {
                 v.pageviews = 0;
                 v.referrer = info.referrer.clone();
                 v.landing_url = info.url.clone();
-                v.interests = Interests::default();
+                v.interests = None;
             }
             if let (true, Some(item)) = (info.pageview, &info.item) {
-                v.interests.add(item);
+                v.add_interest(item);
             }
             v.device = info.device.clone().or(v.device.take());
             v.browser = info.browser.clone().or(v.browser.take());
@@ -694,11 +715,11 @@ impl Hub {
         v.pageviews += 1;
         let interests_changed = item.is_some();
         if let Some(item) = item {
-            v.interests.add(item);
+            v.add_interest(item);
         }
         let interests_frame = interests_changed.then(|| {
             frame(&json!({
-                "type": "segments", "visitor": visitor, "segments": v.segments, "interests": v.interests,
+                "type": "segments", "visitor": visitor, "segments": v.segments, "interests": v.interests(),
             }))
         });
         let Some(t) = v.tabs.iter_mut().find(|t| t.conn == conn) else {
@@ -877,7 +898,7 @@ impl Hub {
             return;
         };
         v.segments = segments;
-        let (segments, interests) = (v.segments.clone(), v.interests.clone());
+        let (segments, interests) = (v.segments.clone(), v.interests().clone());
         // Only a cluster bus needs the full view (not built per page view on one node).
         let view = self.bus_attached().then(|| v.view());
         let f = frame(&json!({
@@ -1252,6 +1273,37 @@ mod tests {
         }
         assert!(slow_signal.resync.load(Ordering::Acquire));
         assert!(!fast_signal.resync.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn a_tab_outbox_is_bounded_and_closes_when_the_hub_lets_go_of_the_tab() {
+        let hub = Hub::new(Duration::from_millis(10));
+        let (_g, outbox) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        let frame = Utf8Bytes::from_static("{}");
+        let mut reached = 0;
+        for i in 0..(VISITOR_OUTBOX + 5) {
+            reached += hub
+                .deliver("site", Selector::All, &format!("m{i}"), &frame)
+                .len();
+        }
+        assert_eq!(reached, VISITOR_OUTBOX, "a full outbox refuses");
+        for _ in 0..VISITOR_OUTBOX {
+            assert!(outbox.recv().await.is_some());
+        }
+        assert!(matches!(
+            outbox.try_recv(),
+            Err(mpsc::error::TryRecvError::Empty)
+        ));
+        // A frame queued while the socket waits wakes it.
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.recv().await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(hub.deliver("site", Selector::All, "late", &frame).len(), 1);
+        assert!(waiting.await.expect("joins").is_some());
+        hub.forget_visitor("site", "visitor-1");
+        assert!(outbox.recv().await.is_none(), "erased: the socket is told");
     }
 
     #[tokio::test]

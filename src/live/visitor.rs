@@ -115,6 +115,15 @@ pub async fn upgrade(
             .and_then(|v| v.to_str().ok()),
     );
     let max_frame = limits.max_frame_bytes;
+    // Boxed, and only what the socket needs: the upgrade task keeps its callback for as long as
+    // the socket is open, so whatever it captures stays resident per visitor.
+    let conn = Box::new(VisitorConn {
+        _alive: state.sockets.token(),
+        _slot: slot,
+        site_id: site.site_id,
+        ua,
+        state,
+    });
     ws
         // Small buffers keep an idle socket cheap; frames are small JSON. The read buffer is
         // allocated up front for every socket (512 B holds a typical frame; a larger frame
@@ -124,22 +133,17 @@ pub async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
-        .on_upgrade(move |socket| async move {
-            let _alive = state.sockets.token();
-            let _slot = slot;
-            let conn = VisitorConn {
-                state,
-                site_id: site.site_id,
-                ua,
-            };
-            conn.run(socket).await
-        })
+        .on_upgrade(move |socket| conn.run(socket))
 }
 
 struct VisitorConn {
     state: AppState,
     site_id: String,
     ua: (Option<String>, Option<String>, Option<String>),
+    /// Counts towards the site's and the address's connection limits while the socket lives.
+    _slot: super::hub::ConnSlot,
+    /// Lets shutdown wait for this socket to close.
+    _alive: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 /// Why the socket closes.
@@ -207,7 +211,7 @@ struct Live<'a> {
 }
 
 impl VisitorConn {
-    async fn run(self, mut socket: WebSocket) {
+    async fn run(self: Box<Self>, mut socket: WebSocket) {
         // One socket, not split: the loop below reads with `recv` in a `select!` (cancel-safe)
         // and sends from the branch bodies, which saves the split's shared lock and halves.
         let exit = self.session(&mut socket).await;
