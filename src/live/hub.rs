@@ -77,7 +77,8 @@ struct SiteHub {
 
 #[derive(Default)]
 struct SiteState {
-    visitors: HashMap<String, LiveVisitor>,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole visitor.
+    visitors: HashMap<String, Box<LiveVisitor>>,
     /// Other nodes' views of visitors connected to them: visitor → node → view.
     remote: HashMap<String, HashMap<String, VisitorView>>,
     admins: HashMap<u64, AdminSlot>,
@@ -97,21 +98,102 @@ struct LiveVisitor {
     device: Option<String>,
     browser: Option<String>,
     os: Option<String>,
-    tabs: HashMap<u64, LiveTab>,
+    /// Usually one; a short list is smaller than a map and as fast at this size.
+    tabs: Vec<LiveTab>,
     segments: Vec<String>,
-    interests: Interests,
+    /// None until the visitor views a page with an item (most never do on many sites).
+    interests: Option<Box<Interests>>,
     /// Bumped whenever a tab connects, so a pending leave can tell it was overtaken.
     generation: u64,
 }
 
 struct LiveTab {
+    /// This socket's connection number.
+    conn: u64,
     tab: String,
     session: String,
     url: String,
     title: Option<String>,
     since: i64,
-    outbox: mpsc::Sender<Utf8Bytes>,
+    outbox: TabOutbox,
     delivered: VecDeque<String>,
+}
+
+impl Drop for LiveTab {
+    fn drop(&mut self) {
+        // The hub let go of the tab (site deleted, visitor erased, or the socket closed).
+        self.outbox.close();
+    }
+}
+
+/// A tab's queue of frames (messages) from the hub to its socket, bounded. Most tabs never
+/// receive one, so it is a small shared queue that allocates on the first frame, not a channel
+/// with its blocks allocated up front.
+#[derive(Clone, Default)]
+pub struct TabOutbox {
+    inner: Arc<OutboxInner>,
+}
+
+#[derive(Default)]
+struct OutboxInner {
+    queue: Mutex<OutboxQueue>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct OutboxQueue {
+    frames: VecDeque<Utf8Bytes>,
+    closed: bool,
+}
+
+impl TabOutbox {
+    /// Queues a frame unless the queue is full or closed (the frame is then not delivered).
+    fn try_send(&self, frame: Utf8Bytes) -> bool {
+        {
+            let mut q = lock(&self.inner.queue);
+            if q.closed || q.frames.len() >= VISITOR_OUTBOX {
+                return false;
+            }
+            q.frames.push_back(frame);
+        }
+        self.inner.notify.notify_one();
+        true
+    }
+
+    fn close(&self) {
+        lock(&self.inner.queue).closed = true;
+        self.inner.notify.notify_one();
+    }
+
+    /// The next frame without waiting.
+    pub fn try_recv(&self) -> Result<Utf8Bytes, mpsc::error::TryRecvError> {
+        let mut q = lock(&self.inner.queue);
+        match q.frames.pop_front() {
+            Some(f) => {
+                if q.frames.is_empty() {
+                    // A burst does not keep its queue's memory for the rest of the visit.
+                    q.frames = VecDeque::new();
+                }
+                Ok(f)
+            }
+            None if q.closed => Err(mpsc::error::TryRecvError::Disconnected),
+            None => Err(mpsc::error::TryRecvError::Empty),
+        }
+    }
+
+    /// The next frame; None once the hub let go of the tab and the queue is drained.
+    /// Cancel-safe: a frame stays queued until a call returns it.
+    pub async fn recv(&self) -> Option<Utf8Bytes> {
+        loop {
+            match self.try_recv() {
+                Ok(f) => return Some(f),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                // One consumer: `notify_one` stores a permit when nobody waits yet, so a frame
+                // queued between the check and the wait is not missed.
+                Err(mpsc::error::TryRecvError::Empty) => self.inner.notify.notified().await,
+            }
+        }
+    }
 }
 
 struct AdminSlot {
@@ -193,6 +275,16 @@ pub struct Interests {
     pub items: u32,
 }
 
+/// A visitor's interests before any item was seen.
+static NO_INTERESTS: Interests = Interests {
+    brands: std::collections::BTreeMap::new(),
+    models: std::collections::BTreeMap::new(),
+    categories: std::collections::BTreeMap::new(),
+    min_price: None,
+    max_price: None,
+    items: 0,
+};
+
 impl Interests {
     fn add(&mut self, item: &crate::targeting::Item) {
         // Bounded: a page can't make this grow past a few hundred keys.
@@ -215,8 +307,18 @@ impl Interests {
 }
 
 impl LiveVisitor {
+    fn interests(&self) -> &Interests {
+        self.interests.as_deref().unwrap_or(&NO_INTERESTS)
+    }
+
+    fn add_interest(&mut self, item: &crate::targeting::Item) {
+        self.interests
+            .get_or_insert_with(Default::default)
+            .add(item);
+    }
+
     fn view(&self) -> VisitorView {
-        let mut tabs: Vec<&LiveTab> = self.tabs.values().collect();
+        let mut tabs: Vec<&LiveTab> = self.tabs.iter().collect();
         tabs.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.tab.cmp(&b.tab)));
         let current = tabs.first();
         VisitorView {
@@ -244,7 +346,7 @@ impl LiveVisitor {
             browser: self.browser.clone(),
             os: self.os.clone(),
             segments: self.segments.clone(),
-            interests: self.interests.clone(),
+            interests: self.interests().clone(),
         }
     }
 }
@@ -515,18 +617,16 @@ impl Hub {
 
     /// Registers a visitor's tab. Broadcasts `joined` (first tab of a visitor not already live)
     /// and `pageview` (unless a reconnect). The guard unregisters on every exit path.
-    pub fn connect_tab(&self, info: TabInfo) -> (TabGuard, mpsc::Receiver<Utf8Bytes>) {
+    pub fn connect_tab(&self, info: TabInfo) -> (TabGuard, TabOutbox) {
         let conn = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(VISITOR_OUTBOX);
+        let outbox = TabOutbox::default();
         let site = self.site(&info.site_id);
         {
             let mut st = lock(&site.state);
             st.tabs += 1;
             let is_new = !st.known(&info.visitor);
-            let v = st
-                .visitors
-                .entry(info.visitor.clone())
-                .or_insert_with(|| LiveVisitor {
+            let v = st.visitors.entry(info.visitor.clone()).or_insert_with(|| {
+                Box::new(LiveVisitor {
                     visitor: info.visitor.clone(),
                     session: info.session.clone(),
                     user_id: None,
@@ -539,21 +639,22 @@ impl Hub {
                     device: None,
                     browser: None,
                     os: None,
-                    tabs: HashMap::new(),
+                    tabs: Vec::with_capacity(1),
                     segments: Vec::new(),
-                    interests: Interests::default(),
+                    interests: None,
                     generation: 0,
-                });
+                })
+            });
             if v.session != info.session {
                 v.session = info.session.clone();
                 v.session_started = info.at;
                 v.pageviews = 0;
                 v.referrer = info.referrer.clone();
                 v.landing_url = info.url.clone();
-                v.interests = Interests::default();
+                v.interests = None;
             }
             if let (true, Some(item)) = (info.pageview, &info.item) {
-                v.interests.add(item);
+                v.add_interest(item);
             }
             v.device = info.device.clone().or(v.device.take());
             v.browser = info.browser.clone().or(v.browser.take());
@@ -562,18 +663,16 @@ impl Hub {
             if info.pageview {
                 v.pageviews += 1;
             }
-            v.tabs.insert(
+            v.tabs.push(LiveTab {
                 conn,
-                LiveTab {
-                    tab: info.tab.clone(),
-                    session: info.session.clone(),
-                    url: info.url.clone(),
-                    title: info.title.clone(),
-                    since: info.at,
-                    outbox: tx,
-                    delivered: VecDeque::new(),
-                },
-            );
+                tab: info.tab.clone(),
+                session: info.session.clone(),
+                url: info.url.clone(),
+                title: info.title.clone(),
+                since: info.at,
+                outbox: outbox.clone(),
+                delivered: VecDeque::new(),
+            });
             let local = v.view();
             if is_new {
                 st.broadcast(&frame(&VisitorFrame {
@@ -615,7 +714,7 @@ impl Hub {
             visitor: info.visitor,
             conn,
         };
-        (guard, rx)
+        (guard, outbox)
     }
 
     fn disconnect_tab(&self, site_id: &str, visitor: &str, conn: u64) {
@@ -628,9 +727,10 @@ impl Hub {
             let Some(v) = st.visitors.get_mut(visitor) else {
                 return;
             };
-            if v.tabs.remove(&conn).is_none() {
+            let Some(i) = v.tabs.iter().position(|t| t.conn == conn) else {
                 return;
-            }
+            };
+            v.tabs.swap_remove(i);
             let empty = v.tabs.is_empty();
             let generation = v.generation;
             if !empty {
@@ -721,11 +821,11 @@ impl Hub {
         v.pageviews += 1;
         let interests_changed = item.is_some();
         if let Some(item) = item {
-            v.interests.add(item);
+            v.add_interest(item);
         }
         let interests_frame =
-            interests_changed.then(|| segments_frame(visitor, &v.segments, &v.interests));
-        let Some(t) = v.tabs.get_mut(&conn) else {
+            interests_changed.then(|| segments_frame(visitor, &v.segments, v.interests()));
+        let Some(t) = v.tabs.iter_mut().find(|t| t.conn == conn) else {
             return;
         };
         t.url = url.to_string();
@@ -869,13 +969,13 @@ impl Hub {
             if !visitor_match {
                 continue;
             }
-            for t in v.tabs.values_mut() {
+            for t in v.tabs.iter_mut() {
                 let tab_match = match &selector {
                     Selector::Session(s) => t.session == *s,
                     Selector::Tab(id) => t.tab == *id,
                     _ => true,
                 };
-                if tab_match && t.outbox.try_send(frame.clone()).is_ok() {
+                if tab_match && t.outbox.try_send(frame.clone()) {
                     if t.delivered.len() >= DELIVERED_MEMORY {
                         t.delivered.pop_front();
                     }
@@ -895,7 +995,12 @@ impl Hub {
     pub fn ack(&self, site_id: &str, visitor: &str, conn: u64, message_id: &str) -> Option<String> {
         let site = self.existing_site(site_id)?;
         let st = lock(&site.state);
-        let t = st.visitors.get(visitor)?.tabs.get(&conn)?;
+        let t = st
+            .visitors
+            .get(visitor)?
+            .tabs
+            .iter()
+            .find(|t| t.conn == conn)?;
         t.delivered
             .iter()
             .any(|m| m == message_id)
@@ -912,7 +1017,7 @@ impl Hub {
             return;
         };
         v.segments = segments;
-        let f = segments_frame(visitor, &v.segments, &v.interests);
+        let f = segments_frame(visitor, &v.segments, v.interests());
         // Only a cluster bus needs the full view (not built per page view on one node).
         let view = self.bus_attached().then(|| v.view());
         st.broadcast(&f);
@@ -1050,13 +1155,7 @@ impl Hub {
     /// This node's own view of each of its visitors on a site (for another node's resync).
     pub fn local_views(&self, site_id: &str) -> Vec<VisitorView> {
         self.existing_site(site_id)
-            .map(|s| {
-                lock(&s.state)
-                    .visitors
-                    .values()
-                    .map(LiveVisitor::view)
-                    .collect()
-            })
+            .map(|s| lock(&s.state).visitors.values().map(|v| v.view()).collect())
             .unwrap_or_default()
     }
 
@@ -1176,7 +1275,7 @@ impl Hub {
             lock(&s.state)
                 .visitors
                 .get(visitor)
-                .is_some_and(|v| v.tabs.contains_key(&conn))
+                .is_some_and(|v| v.tabs.iter().any(|t| t.conn == conn))
         })
     }
 }
@@ -1192,6 +1291,14 @@ pub struct TabGuard {
 impl TabGuard {
     pub fn conn(&self) -> u64 {
         self.conn
+    }
+
+    pub fn site_id(&self) -> &str {
+        &self.site_id
+    }
+
+    pub fn visitor(&self) -> &str {
+        &self.visitor
     }
 }
 
@@ -1497,6 +1604,37 @@ mod tests {
             serde_json::json!({"type": "message_status", "message": "m1", "visitor": "visitor-1",
                 "status": "shown", "at": "1970-01-01T00:00:00.000Z"})
         );
+    }
+
+    #[tokio::test]
+    async fn a_tab_outbox_is_bounded_and_closes_when_the_hub_lets_go_of_the_tab() {
+        let hub = Hub::new(Duration::from_millis(10));
+        let (_g, outbox) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        let frame = Utf8Bytes::from_static("{}");
+        let mut reached = 0;
+        for i in 0..(VISITOR_OUTBOX + 5) {
+            reached += hub
+                .deliver("site", Selector::All, &format!("m{i}"), &frame)
+                .len();
+        }
+        assert_eq!(reached, VISITOR_OUTBOX, "a full outbox refuses");
+        for _ in 0..VISITOR_OUTBOX {
+            assert!(outbox.recv().await.is_some());
+        }
+        assert!(matches!(
+            outbox.try_recv(),
+            Err(mpsc::error::TryRecvError::Empty)
+        ));
+        // A frame queued while the socket waits wakes it.
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.recv().await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(hub.deliver("site", Selector::All, "late", &frame).len(), 1);
+        assert!(waiting.await.expect("joins").is_some());
+        hub.forget_visitor("site", "visitor-1");
+        assert!(outbox.recv().await.is_none(), "erased: the socket is told");
     }
 
     #[tokio::test]

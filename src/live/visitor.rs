@@ -12,11 +12,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use governor::{Quota, RateLimiter};
 use serde_json::{json, Value};
 
-use super::hub::{LimitHit, Nav, TabInfo};
+use super::hub::{LimitHit, Nav, TabGuard, TabInfo, TabOutbox};
 use super::protocol::{self, close, Invalid, VisitorFrame};
 use crate::cluster::ObsMsg;
 use crate::db::now_ms;
@@ -115,6 +115,15 @@ pub async fn upgrade(
             .and_then(|v| v.to_str().ok()),
     );
     let max_frame = limits.max_frame_bytes;
+    // Boxed, and only what the socket needs: the upgrade task keeps its callback for as long as
+    // the socket is open, so whatever it captures stays resident per visitor.
+    let conn = Box::new(VisitorConn {
+        _alive: state.sockets.token(),
+        _slot: slot,
+        site_id: site.site_id,
+        ua,
+        state,
+    });
     ws
         // Small buffers keep an idle socket cheap; frames are small JSON. The read buffer is
         // allocated up front for every socket (512 B holds a typical frame; a larger frame
@@ -124,22 +133,17 @@ pub async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
-        .on_upgrade(move |socket| async move {
-            let _alive = state.sockets.token();
-            let _slot = slot;
-            let conn = VisitorConn {
-                state,
-                site_id: site.site_id,
-                ua,
-            };
-            conn.run(socket).await
-        })
+        .on_upgrade(move |socket| conn.run(socket))
 }
 
 struct VisitorConn {
     state: AppState,
     site_id: String,
     ua: (Option<String>, Option<String>, Option<String>),
+    /// Counts towards the site's and the address's connection limits while the socket lives.
+    _slot: super::hub::ConnSlot,
+    /// Lets shutdown wait for this socket to close.
+    _alive: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 /// Why the socket closes.
@@ -183,11 +187,7 @@ fn classify(msg: Option<Result<Message, axum::Error>>) -> Inbound {
     }
 }
 
-async fn close_with(
-    socket: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    code: u16,
-    reason: &str,
-) {
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
     let reason: String = reason.chars().take(120).collect();
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
@@ -198,68 +198,124 @@ async fn close_with(
     let _ = socket.close().await;
 }
 
+/// What an idle socket keeps between frames. Everything else (the hello phase, handling a
+/// frame) lives in boxed futures that exist only while they run, so an idle visitor costs
+/// little more than this and its socket.
+struct Live<'a> {
+    ctx: Ctx<'a>,
+    outbox: TabOutbox,
+    limiter: governor::DefaultDirectRateLimiter,
+    ping: tokio::time::Interval,
+    last_heard: Instant,
+    current_url: Option<String>,
+}
+
 impl VisitorConn {
-    async fn run(self, socket: WebSocket) {
-        let (mut sink, mut stream) = socket.split();
-        let exit = self.session(&mut sink, &mut stream).await;
+    async fn run(self: Box<Self>, mut socket: WebSocket) {
+        // One socket, not split: the loop below reads with `recv` in a `select!` (cancel-safe)
+        // and sends from the branch bodies, which saves the split's shared lock and halves.
+        let exit = self.session(&mut socket).await;
         if let Exit::Close(code, reason) = exit {
             if code >= 4000 {
                 metrics::counter!("lookout_visitor_closed_total", "code" => code.to_string())
                     .increment(1);
             }
-            close_with(&mut sink, code, &reason).await;
+            close_with(&mut socket, code, &reason).await;
         }
     }
 
-    async fn session(
-        &self,
-        sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-        stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    ) -> Exit {
+    async fn session(&self, socket: &mut WebSocket) -> Exit {
+        let mut live = match Box::pin(self.hello(socket)).await {
+            Ok(live) => live,
+            Err(exit) => return exit,
+        };
+        let state = &self.state;
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => {
+                    return Exit::Close(close::GOING_AWAY, "server shutting down".into());
+                }
+                out = live.outbox.recv() => match out {
+                    Some(text) => {
+                        if socket.send(Message::Text(text)).await.is_err() { return Exit::Gone; }
+                    }
+                    // The hub dropped this tab (site deleted or visitor erased).
+                    None => return Exit::Close(close::FORBIDDEN, "no longer tracked".into()),
+                },
+                _ = live.ping.tick() => {
+                    if live.last_heard.elapsed() > IDLE_LIMIT {
+                        return Exit::Gone;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() { return Exit::Gone; }
+                }
+                msg = socket.recv() => {
+                    live.last_heard = Instant::now();
+                    let text = match classify(msg) {
+                        Inbound::Text(t) => t,
+                        Inbound::Skip => continue,
+                        Inbound::Exit(e) => return e,
+                    };
+                    if live.limiter.check().is_err() {
+                        metrics::counter!("lookout_visitor_refused_total", "reason" => "rate_limited").increment(1);
+                        return Exit::Close(close::RATE_LIMITED, "too many frames".into());
+                    }
+                    let frame = match protocol::parse_visitor_frame(&text) {
+                        Ok(f) => f,
+                        Err(e) => return invalid(e),
+                    };
+                    // Boxed: handling a frame (targeting, campaigns, the writer) needs a large
+                    // state, only while it runs.
+                    let handled = Box::pin(self.handle(&live.ctx, frame, &mut live.current_url)).await;
+                    if let Err(exit) = handled {
+                        return exit;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hello phase: the first frame, registration in the hub, the first records and the
+    /// targeting of the hello. Returns what the socket keeps while it is open.
+    async fn hello<'a>(&'a self, socket: &mut WebSocket) -> Result<Live<'a>, Exit> {
         let state = &self.state;
         let limits = &state.settings.limits;
         // The first frame must be a hello, in time.
         let first = loop {
             let next = tokio::select! {
-                m = tokio::time::timeout(limits.hello_timeout(), stream.next()) => m,
-                _ = state.shutdown.cancelled() => return Exit::Close(close::GOING_AWAY, "server shutting down".into()),
+                m = tokio::time::timeout(limits.hello_timeout(), socket.recv()) => m,
+                _ = state.shutdown.cancelled() => return Err(Exit::Close(close::GOING_AWAY, "server shutting down".into())),
             };
             match next {
-                Err(_) => return Exit::Close(close::NO_HELLO, "no hello in time".into()),
+                Err(_) => return Err(Exit::Close(close::NO_HELLO, "no hello in time".into())),
                 Ok(m) => match classify(m) {
                     Inbound::Text(t) => break t,
                     Inbound::Skip => continue,
-                    Inbound::Exit(e) => return e,
+                    Inbound::Exit(e) => return Err(e),
                 },
             }
         };
         let hello = match protocol::parse_visitor_frame(&first) {
             Ok(VisitorFrame::Hello(h)) => h,
-            Ok(_) => return Exit::Close(close::MALFORMED, "the first frame must be hello".into()),
-            Err(e) => return invalid(e),
+            Ok(_) => {
+                return Err(Exit::Close(
+                    close::MALFORMED,
+                    "the first frame must be hello".into(),
+                ))
+            }
+            Err(e) => return Err(invalid(e)),
         };
-        let url = match protocol::check_url(&hello.url) {
-            Ok(u) => u,
-            Err(e) => return invalid(e),
-        };
-        let title = match protocol::check_title(hello.title) {
-            Ok(t) => t,
-            Err(e) => return invalid(e),
-        };
+        drop(first);
+        let url = protocol::check_url(&hello.url).map_err(invalid)?;
+        let title = protocol::check_title(hello.title).map_err(invalid)?;
         for (field, v) in [
             ("lang", hello.lang),
             ("screen", hello.screen),
             ("tz", hello.tz),
         ] {
-            if let Err(e) = protocol::check_short(field, v) {
-                return invalid(e);
-            }
+            protocol::check_short(field, v).map_err(invalid)?;
         }
         let referrer = protocol::clean_referrer(hello.referrer);
-        let item = match Item::parse(hello.item) {
-            Ok(i) => i,
-            Err(e) => return invalid(Invalid(e)),
-        };
+        let item = Item::parse(hello.item).map_err(|e| invalid(Invalid(e)))?;
         let visitor = ClientId::parse_or_new(hello.visitor.as_deref()).into_string();
         let session = ClientId::parse_or_new(hello.session.as_deref()).into_string();
         let tab = ClientId::parse_or_new(hello.tab.as_deref()).into_string();
@@ -269,7 +325,7 @@ impl VisitorConn {
         let (title_for_rules, referrer_for_rules) = (title.clone(), referrer.clone());
 
         let was_live = state.hub.is_live(&site_id, &visitor);
-        let (guard, mut outbox) = state.hub.connect_tab(TabInfo {
+        let (guard, outbox) = state.hub.connect_tab(TabInfo {
             site_id: site_id.clone(),
             visitor: visitor.clone(),
             session: session.clone(),
@@ -286,12 +342,12 @@ impl VisitorConn {
         });
         let welcome =
             json!({"type": "welcome", "visitor": visitor, "session": session, "tab": tab});
-        if sink
+        if socket
             .send(Message::Text(Utf8Bytes::from(welcome.to_string())))
             .await
             .is_err()
         {
-            return Exit::Gone;
+            return Err(Exit::Gone);
         }
         let mut records = vec![Record::Visit(VisitRow {
             site_id: site_id.clone(),
@@ -318,7 +374,10 @@ impl VisitorConn {
         }
         for r in records {
             if state.writer.submit(r).await.is_err() {
-                return Exit::Close(close::TRY_AGAIN, "busy, try again later".into());
+                return Err(Exit::Close(
+                    close::TRY_AGAIN,
+                    "busy, try again later".into(),
+                ));
             }
         }
         if !was_live {
@@ -355,74 +414,30 @@ impl VisitorConn {
             };
             cluster.publish_obs(&site_id, &visitor, obs);
         }
-        crate::targeting::apply(state, &site_id, &visitor, out).await;
-        let _leaving = LeaveGuard {
-            state: state.clone(),
-            site_id: site_id.clone(),
-            visitor: visitor.clone(),
-            tab: tab.clone(),
-        };
+        // From here on, every exit path tells the targeting engine that the tab closed.
         let ctx = Ctx {
-            site_id,
-            visitor,
+            state,
             session,
             tab,
-            conn: guard.conn(),
+            guard,
         };
+        crate::targeting::apply(state, &site_id, &visitor, out).await;
         let per_second =
             NonZeroU32::new(limits.max_frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
-        let limiter = RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst));
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-        let mut last_heard = Instant::now();
-        let mut current_url: Option<String> = Some(hello.url);
-
-        loop {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => {
-                    return Exit::Close(close::GOING_AWAY, "server shutting down".into());
-                }
-                out = outbox.recv() => match out {
-                    Some(text) => {
-                        if sink.send(Message::Text(text)).await.is_err() { return Exit::Gone; }
-                    }
-                    // The hub dropped this tab (site deleted or visitor erased).
-                    None => return Exit::Close(close::FORBIDDEN, "no longer tracked".into()),
-                },
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > IDLE_LIMIT {
-                        return Exit::Gone;
-                    }
-                    if sink.send(Message::Ping(Default::default())).await.is_err() { return Exit::Gone; }
-                }
-                msg = stream.next() => {
-                    last_heard = Instant::now();
-                    let text = match classify(msg) {
-                        Inbound::Text(t) => t,
-                        Inbound::Skip => continue,
-                        Inbound::Exit(e) => return e,
-                    };
-                    if limiter.check().is_err() {
-                        metrics::counter!("lookout_visitor_refused_total", "reason" => "rate_limited").increment(1);
-                        return Exit::Close(close::RATE_LIMITED, "too many frames".into());
-                    }
-                    let frame = match protocol::parse_visitor_frame(&text) {
-                        Ok(f) => f,
-                        Err(e) => return invalid(e),
-                    };
-                    match self.handle(&ctx, frame, &mut current_url).await {
-                        Ok(()) => {}
-                        Err(exit) => return exit,
-                    }
-                }
-            }
-        }
+        Ok(Live {
+            ctx,
+            outbox,
+            limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            ping: tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY),
+            last_heard: Instant::now(),
+            current_url: Some(hello.url),
+        })
     }
 
     async fn handle(
         &self,
-        ctx: &Ctx,
+        ctx: &Ctx<'_>,
         frame: VisitorFrame,
         current_url: &mut Option<String>,
     ) -> Result<(), Exit> {
@@ -446,7 +461,9 @@ impl VisitorConn {
                     title: title.as_deref(),
                     item: item.as_ref(),
                 };
-                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                let out = state
+                    .targeting
+                    .observe(ctx.site_id(), ctx.visitor(), obs, at);
                 if let Some(cluster) = &state.cluster {
                     let (url, title, item) = (url.clone(), title.clone(), item.clone());
                     let obs = ObsMsg::Page {
@@ -455,7 +472,7 @@ impl VisitorConn {
                         title,
                         item,
                     };
-                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, obs);
+                    cluster.publish_obs(ctx.site_id(), ctx.visitor(), obs);
                 }
                 let nav = Nav {
                     item: item.as_ref(),
@@ -466,12 +483,12 @@ impl VisitorConn {
                 };
                 state
                     .hub
-                    .pageview(&ctx.site_id, &ctx.visitor, ctx.conn, nav);
+                    .pageview(ctx.site_id(), ctx.visitor(), ctx.conn(), nav);
                 *current_url = Some(url.clone());
-                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
+                crate::targeting::apply(state, ctx.site_id(), ctx.visitor(), out).await;
                 Record::Pageview(PageviewRow {
-                    site_id: ctx.site_id.clone(),
-                    visitor_id: ctx.visitor.clone(),
+                    site_id: ctx.site_id().to_string(),
+                    visitor_id: ctx.visitor().to_string(),
                     session_id: ctx.session.clone(),
                     tab_id: ctx.tab.clone(),
                     url,
@@ -487,23 +504,25 @@ impl VisitorConn {
                     name: &name,
                     props: &props,
                 };
-                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                let out = state
+                    .targeting
+                    .observe(ctx.site_id(), ctx.visitor(), obs, at);
                 if let Some(cluster) = &state.cluster {
                     let props = Value::Object(props.clone()).to_string();
                     let msg = ObsMsg::Event {
                         name: name.clone(),
                         props,
                     };
-                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, msg);
+                    cluster.publish_obs(ctx.site_id(), ctx.visitor(), msg);
                 }
                 let props = Value::Object(props);
                 state
                     .hub
-                    .event(&ctx.site_id, &ctx.visitor, &name, &props, at);
-                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
+                    .event(ctx.site_id(), ctx.visitor(), &name, &props, at);
+                crate::targeting::apply(state, ctx.site_id(), ctx.visitor(), out).await;
                 Record::Event(EventRow {
-                    site_id: ctx.site_id.clone(),
-                    visitor_id: ctx.visitor.clone(),
+                    site_id: ctx.site_id().to_string(),
+                    visitor_id: ctx.visitor().to_string(),
                     session_id: ctx.session.clone(),
                     tab_id: ctx.tab.clone(),
                     name,
@@ -517,24 +536,26 @@ impl VisitorConn {
                 let traits = protocol::check_object("traits", traits).map_err(invalid)?;
                 state
                     .hub
-                    .identify(&ctx.site_id, &ctx.visitor, user_id.as_deref(), &traits);
+                    .identify(ctx.site_id(), ctx.visitor(), user_id.as_deref(), &traits);
                 let obs = Obs::Identify {
                     user_id: user_id.as_deref(),
                     traits: &traits,
                 };
-                let out = state.targeting.observe(&ctx.site_id, &ctx.visitor, obs, at);
+                let out = state
+                    .targeting
+                    .observe(ctx.site_id(), ctx.visitor(), obs, at);
                 if let Some(cluster) = &state.cluster {
                     let traits = Value::Object(traits.clone()).to_string();
                     let msg = ObsMsg::Identify {
                         user_id: user_id.clone(),
                         traits,
                     };
-                    cluster.publish_obs(&ctx.site_id, &ctx.visitor, msg);
+                    cluster.publish_obs(ctx.site_id(), ctx.visitor(), msg);
                 }
-                crate::targeting::apply(state, &ctx.site_id, &ctx.visitor, out).await;
+                crate::targeting::apply(state, ctx.site_id(), ctx.visitor(), out).await;
                 Record::Identify(IdentifyRow {
-                    site_id: ctx.site_id.clone(),
-                    visitor_id: ctx.visitor.clone(),
+                    site_id: ctx.site_id().to_string(),
+                    visitor_id: ctx.visitor().to_string(),
                     user_id,
                     traits: Value::Object(traits).to_string(),
                     at,
@@ -557,17 +578,17 @@ impl VisitorConn {
                 // Acks for messages this tab never received are ignored.
                 let Some(tab) = state
                     .hub
-                    .ack(&ctx.site_id, &ctx.visitor, ctx.conn, &message)
+                    .ack(ctx.site_id(), ctx.visitor(), ctx.conn(), &message)
                 else {
                     return Ok(());
                 };
                 state
                     .hub
-                    .status(&ctx.site_id, &message, &ctx.visitor, &status, at);
+                    .status(ctx.site_id(), &message, ctx.visitor(), &status, at);
                 Record::Status(StatusRow {
                     message_id: message,
-                    site_id: ctx.site_id.clone(),
-                    visitor_id: ctx.visitor.clone(),
+                    site_id: ctx.site_id().to_string(),
+                    visitor_id: ctx.visitor().to_string(),
                     tab_id: tab,
                     status,
                     at,
@@ -582,37 +603,45 @@ impl VisitorConn {
     }
 }
 
-/// Tells the targeting engine that the tab closed, on every exit path.
-struct LeaveGuard {
-    state: AppState,
-    site_id: String,
-    visitor: String,
+/// The open tab: its ids and its registration in the hub. Dropped on every exit path: the
+/// targeting engine hears that the tab closed, then the hub unregisters it.
+struct Ctx<'a> {
+    state: &'a AppState,
+    session: String,
     tab: String,
+    guard: TabGuard,
 }
 
-impl Drop for LeaveGuard {
+impl Ctx<'_> {
+    fn site_id(&self) -> &str {
+        self.guard.site_id()
+    }
+
+    fn visitor(&self) -> &str {
+        self.guard.visitor()
+    }
+
+    fn conn(&self) -> u64 {
+        self.guard.conn()
+    }
+}
+
+impl Drop for Ctx<'_> {
     fn drop(&mut self) {
+        let (site_id, visitor) = (self.guard.site_id(), self.guard.visitor());
         let obs = Obs::Close { tab: &self.tab };
         // Closing a tab only narrows what the visitor is doing; nothing is sent for it.
         let _ = self
             .state
             .targeting
-            .observe(&self.site_id, &self.visitor, obs, now_ms());
+            .observe(site_id, visitor, obs, now_ms());
         if let Some(cluster) = &self.state.cluster {
             let obs = ObsMsg::Close {
                 tab: self.tab.clone(),
             };
-            cluster.publish_obs(&self.site_id, &self.visitor, obs);
+            cluster.publish_obs(site_id, visitor, obs);
         }
     }
-}
-
-struct Ctx {
-    site_id: String,
-    visitor: String,
-    session: String,
-    tab: String,
-    conn: u64,
 }
 
 /// Loads what the database knows of a returning visitor into the hub.

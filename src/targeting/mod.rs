@@ -30,8 +30,15 @@ const MAX_PAGES: usize = 500;
 const MAX_ITEMS: usize = 200;
 const MAX_EVENTS: usize = 200;
 const MAX_MESSAGE_TIMES: usize = 100;
-/// Contexts of visitors without tabs are dropped after a session's length of inactivity.
+/// Contexts of visitors without tabs are dropped after a session's length of inactivity (on
+/// sites with rules: the context holds this session's pages, items and events, message caps
+/// and pending goals).
 const IDLE_MS: i64 = 30 * 60 * 1000;
+/// On a site without rules a context only matters while the visitor is there (a segment
+/// created then is evaluated at once): it is dropped this long after the last tab closed, which
+/// covers the leave grace of a page navigation. What a later rule needs of the visitor's past
+/// (sessions, campaign deliveries) is loaded from the database (`load_history`).
+const DEPARTED_MS: i64 = 10_000;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -198,12 +205,30 @@ struct SiteRules {
 #[derive(Default)]
 struct SiteTargets {
     rules: Arc<SiteRules>,
-    visitors: HashMap<String, VisitorCtx>,
+    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole context.
+    visitors: HashMap<String, Box<VisitorCtx>>,
+}
+
+impl SiteRules {
+    fn is_empty(&self) -> bool {
+        self.segments.is_empty() && self.campaigns.is_empty()
+    }
+}
+
+/// A visitor whose last tab closed on a site without rules.
+struct Departed {
+    site: Arc<Mutex<SiteTargets>>,
+    visitor: String,
+    /// When the last tab closed (the context's `last_active` then).
+    at: i64,
 }
 
 struct TabPage {
     url: String,
     since: i64,
+    /// Sockets open for this tab id: a tab that reconnected before its old socket was noticed
+    /// gone has two for a while, and stays open when the old one closes.
+    open: u32,
 }
 
 struct PendingGoal {
@@ -251,6 +276,8 @@ struct VisitorCtx {
 #[derive(Clone, Default)]
 pub struct Engine {
     sites: Arc<Mutex<HashMap<String, Arc<Mutex<SiteTargets>>>>>,
+    /// Oldest first; reaped when tabs close and by `sweep`.
+    departed: Arc<Mutex<VecDeque<Departed>>>,
 }
 
 fn utm_of(url: &str) -> HashMap<String, String> {
@@ -602,6 +629,42 @@ impl Engine {
 
     /// Applies an observation to the visitor's context and decides what follows.
     pub fn observe(&self, site_id: &str, visitor: &str, obs: Obs<'_>, now: i64) -> Outcome {
+        let closing = matches!(obs, Obs::Close { .. });
+        let out = self.observe_at(site_id, visitor, obs, now);
+        if closing {
+            self.reap_departed(now);
+        }
+        out
+    }
+
+    /// Drops the contexts of visitors gone from sites without rules for `DEPARTED_MS`, unless
+    /// they came back or the site got rules meanwhile.
+    fn reap_departed(&self, now: i64) {
+        let mut due = Vec::new();
+        {
+            let mut q = lock(&self.departed);
+            while let Some(d) = q.pop_front() {
+                if now - d.at < DEPARTED_MS {
+                    q.push_front(d);
+                    break;
+                }
+                due.push(d);
+            }
+        }
+        for d in due {
+            let mut st = lock(&d.site);
+            let gone = st.rules.is_empty()
+                && st
+                    .visitors
+                    .get(&d.visitor)
+                    .is_some_and(|v| v.tabs.is_empty() && v.last_active == d.at);
+            if gone {
+                st.visitors.remove(&d.visitor);
+            }
+        }
+    }
+
+    fn observe_at(&self, site_id: &str, visitor: &str, obs: Obs<'_>, now: i64) -> Outcome {
         let site = self.site(site_id);
         let mut st = lock(&site);
         let rules = st.rules.clone();
@@ -639,13 +702,14 @@ impl Engine {
                     v.sessions = 1;
                 }
                 v.device = device.map(str::to_string).or(v.device.take());
-                v.tabs.insert(
-                    tab.to_string(),
-                    TabPage {
-                        url: url.to_string(),
-                        since: now,
-                    },
-                );
+                let t = v.tabs.entry(tab.to_string()).or_insert(TabPage {
+                    url: String::new(),
+                    since: now,
+                    open: 0,
+                });
+                t.url = url.to_string();
+                t.since = now;
+                t.open += 1;
                 v.last_url = url.to_string();
                 v.last_title = title.map(str::to_string);
                 if is_view {
@@ -662,13 +726,13 @@ impl Engine {
                 title,
                 item,
             } => {
-                v.tabs.insert(
-                    tab.to_string(),
-                    TabPage {
-                        url: url.to_string(),
-                        since: now,
-                    },
-                );
+                let t = v.tabs.entry(tab.to_string()).or_insert(TabPage {
+                    url: String::new(),
+                    since: now,
+                    open: 1,
+                });
+                t.url = url.to_string();
+                t.since = now;
                 v.last_url = url.to_string();
                 v.last_title = title.map(str::to_string);
                 push_bounded(&mut v.pages, url.to_string(), MAX_PAGES);
@@ -688,7 +752,19 @@ impl Engine {
                 v.traits.extend(traits.clone());
             }
             Obs::Close { tab } => {
-                v.tabs.remove(tab);
+                if let Some(t) = v.tabs.get_mut(tab) {
+                    t.open = t.open.saturating_sub(1);
+                    if t.open == 0 {
+                        v.tabs.remove(tab);
+                    }
+                }
+                if v.tabs.is_empty() && rules.is_empty() {
+                    lock(&self.departed).push_back(Departed {
+                        site: site.clone(),
+                        visitor: visitor.to_string(),
+                        at: now,
+                    });
+                }
             }
             Obs::Tick => {
                 if v.scheduled.is_some_and(|t| t <= now) {
@@ -757,13 +833,20 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Drops contexts of visitors gone for longer than a session.
+    /// Drops contexts of visitors gone for longer than a session (sites with rules) or than
+    /// `DEPARTED_MS` (sites without).
     pub fn sweep(&self, now: i64) {
+        self.reap_departed(now);
         let sites: Vec<_> = lock(&self.sites).values().cloned().collect();
         for site in sites {
-            lock(&site)
-                .visitors
-                .retain(|_, v| !v.tabs.is_empty() || now - v.last_active < IDLE_MS);
+            let mut st = lock(&site);
+            let keep_ms = if st.rules.is_empty() {
+                DEPARTED_MS
+            } else {
+                IDLE_MS
+            };
+            st.visitors
+                .retain(|_, v| !v.tabs.is_empty() || now - v.last_active < keep_ms);
         }
     }
 }
@@ -1207,6 +1290,66 @@ mod tests {
             item,
             pageview: true,
         }
+    }
+
+    fn has_context(engine: &Engine, visitor: &str) -> bool {
+        lock(&engine.site("site")).visitors.contains_key(visitor)
+    }
+
+    #[test]
+    fn on_a_site_without_rules_a_context_is_dropped_once_the_visitor_is_gone() {
+        let engine = Engine::default();
+        engine.observe("site", "v1", hello(None), 1_000);
+        engine.observe("site", "v2", hello(None), 1_000);
+        engine.observe("site", "v1", Obs::Close { tab: "t1" }, 2_000);
+        engine.observe("site", "v2", Obs::Close { tab: "t1" }, 2_000);
+        // v2 navigates: its next page reconnects within the leave grace.
+        engine.observe("site", "v2", hello(None), 3_000);
+        assert!(has_context(&engine, "v1"), "kept through the leave grace");
+        // Another visitor's tab closing reaps what is due.
+        engine.observe("site", "v3", hello(None), 2_000 + DEPARTED_MS);
+        engine.observe("site", "v3", Obs::Close { tab: "t1" }, 2_000 + DEPARTED_MS);
+        assert!(!has_context(&engine, "v1"), "dropped after the grace");
+        assert!(has_context(&engine, "v2"), "came back: kept");
+        assert!(has_context(&engine, "v3"), "just left: kept");
+        engine.sweep(2_000 + 2 * DEPARTED_MS);
+        assert!(!has_context(&engine, "v3"), "the sweep drops it too");
+        assert!(has_context(&engine, "v2"), "still has a tab");
+    }
+
+    #[test]
+    fn on_a_site_with_rules_a_context_outlives_the_visit_for_a_session() {
+        let engine = engine_with(
+            json!([{"name": "s", "conditions": [{"type": "pages", "match": "prefix", "value": "/", "min": 2}]}]),
+            json!([]),
+        );
+        engine.observe("site", "v1", hello(None), 1_000);
+        engine.observe("site", "v1", Obs::Close { tab: "t1" }, 2_000);
+        engine.sweep(2_000 + DEPARTED_MS);
+        assert!(
+            has_context(&engine, "v1"),
+            "this session's pages still count"
+        );
+        // The second page view of the session puts the visitor in the segment.
+        let out = engine.observe("site", "v1", hello(None), 3_000 + DEPARTED_MS);
+        assert_eq!(out.segments, Some(vec!["seg0".to_string()]));
+        engine.observe("site", "v1", Obs::Close { tab: "t1" }, 4_000 + DEPARTED_MS);
+        engine.sweep(4_000 + DEPARTED_MS + IDLE_MS);
+        assert!(!has_context(&engine, "v1"), "gone after a session's length");
+    }
+
+    #[test]
+    fn a_tab_that_reconnected_stays_open_when_its_old_socket_closes() {
+        let engine = Engine::default();
+        engine.observe("site", "v1", hello(None), 1_000);
+        // Same tab id again before the first socket was noticed gone.
+        engine.observe("site", "v1", hello(None), 2_000);
+        engine.observe("site", "v1", Obs::Close { tab: "t1" }, 3_000);
+        engine.sweep(3_000 + 2 * DEPARTED_MS);
+        assert!(has_context(&engine, "v1"), "the new socket is still open");
+        engine.observe("site", "v1", Obs::Close { tab: "t1" }, 4_000);
+        engine.sweep(4_000 + DEPARTED_MS);
+        assert!(!has_context(&engine, "v1"));
     }
 
     #[test]
