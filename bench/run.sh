@@ -8,7 +8,7 @@
 #   bench/run.sh --no-bench # skip criterion
 #   ONLY=pg_pageviews bench/run.sh --no-bench   # one load run (names below)
 #   bench/run.sh --cluster  # also the cluster runs (issue 7; ~5 more minutes, so not standard)
-#   ONLY=cluster_pageviews bench/run.sh --no-bench --cluster
+#   ONLY='cluster_*' bench/run.sh --no-bench --cluster   # the cluster runs alone (ONLY: a glob)
 #
 # Postgres runs need LOOKOUT_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres);
 # they are skipped when it does not answer. Cluster runs also need Redis at LOOKOUT_TEST_REDIS,
@@ -91,7 +91,8 @@ trap stop_server EXIT
 
 run() { # name backend loadgen-args...
   local name=$1 backend=$2; shift 2
-  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return 0; fi
+  # shellcheck disable=SC2053 # ONLY may be a glob
+  if [ -n "${ONLY:-}" ] && [[ $name != $ONLY ]]; then return 0; fi
   if [ "$backend" = postgres ] && [ "$pg_ok" = 0 ]; then echo "== $name: skipped (no Postgres)"; return 0; fi
   echo "== $name ($backend) — load: $(cut -d' ' -f1-3 /proc/loadavg)"
   start_server "$backend"
@@ -155,7 +156,8 @@ start_cluster() { # 4 nodes; node 0 takes the admins, nodes 1-3 the visitors
 cluster_run() { # name loadgen-args...
   local name=$1; shift
   if [ "$CLUSTER" = 0 ]; then return 0; fi
-  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return 0; fi
+  # shellcheck disable=SC2053 # ONLY may be a glob
+  if [ -n "${ONLY:-}" ] && [[ $name != $ONLY ]]; then return 0; fi
   if [ "$pg_ok" = 0 ]; then echo "== $name: skipped (no Postgres)"; return 0; fi
   local rpid
   rpid=$(redis-cli -u "$REDIS" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')

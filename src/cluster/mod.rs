@@ -191,6 +191,12 @@ type Receivers = (
     mpsc::UnboundedReceiver<SubCmd>,
 );
 
+/// What the bus costs: every message put on it, whichever way it is sent.
+fn count_published(bytes: &[u8]) {
+    metrics::counter!("lookout_cluster_published_total").increment(1);
+    metrics::counter!("lookout_cluster_published_bytes_total").increment(bytes.len() as u64);
+}
+
 /// MessagePack with field names: compact, and robust to optional fields that are skipped.
 fn encode(msg: &Bus) -> Vec<u8> {
     rmp_serde::to_vec_named(msg).unwrap_or_default()
@@ -198,7 +204,13 @@ fn encode(msg: &Bus) -> Vec<u8> {
 
 impl Cluster {
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        use redis::IntoConnectionInfo;
+        // Small messages go out at once: with Nagle's algorithm (redis-rs' default) a reply
+        // could wait for the acknowledgement of the previous write.
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let (publish, publish_rx) = mpsc::channel(100_000);
         let (sub_cmd, sub_rx) = mpsc::unbounded_channel();
         Ok(Self {
@@ -238,8 +250,7 @@ impl Cluster {
 
     fn send(&self, channel: String, msg: &Bus) {
         let bytes = encode(msg);
-        metrics::counter!("lookout_cluster_published_total").increment(1);
-        metrics::counter!("lookout_cluster_published_bytes_total").increment(bytes.len() as u64);
+        count_published(&bytes);
         if self.inner.publish.try_send((channel, bytes)).is_err() {
             metrics::counter!("lookout_cluster_dropped_total").increment(1);
         }
@@ -323,11 +334,13 @@ impl Cluster {
             frame: frame.into(),
         };
         // PUBLISH answers how many subscribers got it: that many replies (less this node) to wait for.
+        let bytes = encode(&msg);
+        count_published(&bytes);
         let receivers: Result<i64, redis::RedisError> = async {
             let mut conn = self.direct_conn().await?;
             redis::cmd("PUBLISH")
                 .arg(site_channel(site))
-                .arg(encode(&msg))
+                .arg(bytes)
                 .query_async(&mut conn)
                 .await
         }
