@@ -75,9 +75,15 @@ struct Opts {
     /// What to run.
     #[arg(value_enum)]
     scenario: Scenario,
-    /// The server under test (http://127.0.0.1:PORT; loopback only).
+    /// The server under test (http://127.0.0.1:PORT; loopback only), or a comma list of the
+    /// nodes of one cluster: visitor connection i goes to node i mod K (round-robin per
+    /// connection; with --procs equal to K, each worker talks to one node).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// The node admins connect to; setup (account, site) and the stored page view count go
+    /// through it too. Default: the first --url.
+    #[arg(long)]
+    admin_url: Option<String>,
     /// Site key for visitors; with --site-id and --token. Unset: a throwaway account and site
     /// are created through the REST API.
     #[arg(long)]
@@ -94,9 +100,14 @@ struct Opts {
     /// Worker processes that split the connections and the rate (each stays under 20,000 fds).
     #[arg(long, default_value_t = 1)]
     procs: usize,
-    /// Server process id, for RSS and CPU from /proc.
+    /// Server process id(s), for RSS and CPU from /proc: one, or a comma list (the nodes in
+    /// the order of --url, then the admin node if it is not one of them); figures per node and
+    /// summed.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Option<String>,
+    /// Redis process id (cluster runs), for its CPU per phase from /proc.
+    #[arg(long)]
+    redis_pid: Option<u32>,
     /// Visitor connections (idle, pageviews, push).
     #[arg(short = 'n', long, default_value_t = 1000)]
     connections: usize,
@@ -230,13 +241,60 @@ fn parse_sources(s: &str) -> anyhow::Result<Vec<IpAddr>> {
     Ok(out)
 }
 
+#[derive(Clone)]
 struct Target {
     addr: SocketAddr,
     host: String,
 }
 
+/// The visitor nodes of `--url` (one or a comma list).
+fn parse_urls(s: &str) -> anyhow::Result<Vec<String>> {
+    let urls: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect();
+    if urls.is_empty() {
+        bail!("--url: no server URL");
+    }
+    Ok(urls)
+}
+
+/// The admins' node: `--admin-url`, else the first `--url`.
+fn admin_url(opts: &Opts) -> anyhow::Result<String> {
+    match &opts.admin_url {
+        Some(u) => Ok(u.trim().to_string()),
+        None => Ok(parse_urls(&opts.url)?.swap_remove(0)),
+    }
+}
+
+/// Every node of the run: the visitor nodes, then the admin node unless it is one of them.
+fn node_urls(opts: &Opts) -> anyhow::Result<Vec<String>> {
+    let mut nodes = parse_urls(&opts.url)?;
+    let admin = admin_url(opts)?;
+    if !nodes.contains(&admin) {
+        nodes.push(admin);
+    }
+    Ok(nodes)
+}
+
+fn parse_pids(s: Option<&str>) -> anyhow::Result<Vec<u32>> {
+    let Some(s) = s else {
+        return Ok(Vec::new());
+    };
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse()
+                .with_context(|| format!("--server-pid: bad pid {p:?}"))
+        })
+        .collect()
+}
+
 fn target(url: &str) -> anyhow::Result<Target> {
-    let u = url::Url::parse(url).context("--url")?;
+    let u = url::Url::parse(url).with_context(|| format!("bad server URL {url:?}"))?;
     let host = u.host_str().ok_or_else(|| anyhow!("--url has no host"))?;
     let port = u.port_or_known_default().unwrap_or(80);
     let addr = (host, port)
@@ -479,6 +537,7 @@ async fn server_metrics(t: &Target) -> BTreeMap<String, f64> {
             "lookout_admin_resyncs_total",
             "lookout_visitor_refused_total",
             "lookout_visitor_closed_total",
+            "lookout_cluster_",
         ];
         if keep.iter().any(|k| line.starts_with(k)) {
             if let Some((k, v)) = line.rsplit_once(' ') {
@@ -513,11 +572,13 @@ impl ChildProc {
     }
 }
 
-fn child_args(opts: &Opts, i: usize, s: &Setup, run: &str) -> Vec<String> {
+fn child_args(opts: &Opts, i: usize, s: &Setup, run: &str, admin: &str) -> Vec<String> {
     let mut a = vec![
         opts.scenario.name().to_string(),
         "--url".into(),
         opts.url.clone(),
+        "--admin-url".into(),
+        admin.to_string(),
         "--site-key".into(),
         s.site_key.clone(),
         "--site-id".into(),
@@ -552,8 +613,99 @@ fn child_args(opts: &Opts, i: usize, s: &Setup, run: &str) -> Vec<String> {
     a
 }
 
+/// RSS (KiB) and CPU seconds of each server process at one moment.
+#[derive(Clone, Default)]
+struct ProcSample {
+    rss: Vec<Option<u64>>,
+    cpu: Vec<Option<f64>>,
+}
+
+fn sample_procs(pids: &[u32]) -> ProcSample {
+    ProcSample {
+        rss: pids.iter().map(|&p| proc_field_kb(p, "VmRSS")).collect(),
+        cpu: pids.iter().map(|&p| proc_cpu_secs(p)).collect(),
+    }
+}
+
+/// The sum over the nodes, or None when no node could be read.
+fn sum_some<T: Copy + std::iter::Sum<T>>(v: &[Option<T>]) -> Option<T> {
+    v.iter()
+        .any(Option::is_some)
+        .then(|| v.iter().flatten().copied().sum())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// CPU cores used between two samples (`secs` of wall time).
+fn cores(a: Option<f64>, b: Option<f64>, secs: f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if secs > 0.0 => Some(round2((b - a) / secs)),
+        _ => None,
+    }
+}
+
+/// `/metrics` of every node, in order.
+async fn all_metrics(nodes: &[Target]) -> Vec<BTreeMap<String, f64>> {
+    let mut out = Vec::new();
+    for t in nodes {
+        out.push(server_metrics(t).await);
+    }
+    out
+}
+
+/// A counter's increase between two scrapes of one node.
+fn counter_delta(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>, key: &str) -> f64 {
+    b.get(key).copied().unwrap_or(0.0) - a.get(key).copied().unwrap_or(0.0)
+}
+
+/// A counter's increase between two scrapes, summed over the nodes.
+fn cluster_delta(a: &[BTreeMap<String, f64>], b: &[BTreeMap<String, f64>], key: &str) -> f64 {
+    a.iter().zip(b).map(|(a, b)| counter_delta(a, b, key)).sum()
+}
+
+const BUS_PUBLISHED: &str = "lookout_cluster_published_total";
+const BUS_BYTES: &str = "lookout_cluster_published_bytes_total";
+const BUS_RECEIVED: &str = "lookout_cluster_received_total";
+const BUS_DROPPED: &str = "lookout_cluster_dropped_total";
+const BUS_ERRORS: &str = "lookout_cluster_publish_errors_total";
+
+/// What the cluster bus carried between two scrapes, per event (`events` of them).
+fn bus_json(a: &[BTreeMap<String, f64>], b: &[BTreeMap<String, f64>], events: u64) -> Value {
+    let published = cluster_delta(a, b, BUS_PUBLISHED);
+    let bytes = cluster_delta(a, b, BUS_BYTES);
+    let received = cluster_delta(a, b, BUS_RECEIVED);
+    let per = |x: f64| (events > 0).then(|| round2(x / events as f64));
+    json!({
+        "events": events,
+        "published": published,
+        "published_bytes": bytes,
+        "received": received,
+        "dropped": cluster_delta(a, b, BUS_DROPPED),
+        "publish_errors": cluster_delta(a, b, BUS_ERRORS),
+        "bytes_per_publish": (published > 0.0).then(|| round2(bytes / published)),
+        "publishes_per_event": per(published),
+        "bytes_per_event": per(bytes),
+        "received_per_event": per(received),
+    })
+}
+
 async fn coordinator(opts: Opts) -> anyhow::Result<()> {
-    let t = target(&opts.url)?;
+    let visitor_urls = parse_urls(&opts.url)?;
+    let visitor_targets: Vec<Target> = visitor_urls
+        .iter()
+        .map(|u| target(u))
+        .collect::<anyhow::Result<_>>()?;
+    let admin = admin_url(&opts)?;
+    // Setup and the stored count go through the admins' node (the nodes share the database).
+    let t = target(&admin)?;
+    let node_list = node_urls(&opts)?;
+    let node_targets: Vec<Target> = node_list
+        .iter()
+        .map(|u| target(u))
+        .collect::<anyhow::Result<_>>()?;
+    let pids = parse_pids(opts.server_pid.as_deref())?;
     let sources = parse_sources(&opts.sources)?;
     let procs = opts.procs.max(1);
     let per_proc = opts.connections.div_ceil(procs) + opts.admins.div_ceil(procs);
@@ -588,17 +740,17 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
     } else {
         0
     };
-    let metrics_before = server_metrics(&t).await;
-    let spid = opts.server_pid;
-    let rss_before = spid.and_then(|p| proc_field_kb(p, "VmRSS"));
-    let cpu_before = spid.and_then(proc_cpu_secs);
+    let metrics_before = all_metrics(&node_targets).await;
+    let redis_cpu = || opts.redis_pid.and_then(proc_cpu_secs);
+    let p_before = sample_procs(&pids);
+    let redis_before = redis_cpu();
 
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut children = Vec::new();
     for i in 0..procs {
         let mut cmd = tokio::process::Command::new(&exe);
-        cmd.args(child_args(&opts, i, &s, &run))
+        cmd.args(child_args(&opts, i, &s, &run, &admin))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -621,10 +773,35 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         readies.push(c.expect("READY", Duration::from_secs(180)).await?);
     }
     let connect_elapsed = started.elapsed().as_secs_f64();
-    let rss_connected = spid.and_then(|p| proc_field_kb(p, "VmRSS"));
-    let cpu_connected = spid.and_then(proc_cpu_secs);
+    let p_connected = sample_procs(&pids);
+    let redis_connected = redis_cpu();
+    let mut metrics_connected = all_metrics(&node_targets).await;
+    // Several nodes: the measured phase starts once the bus has carried the ramp (what the
+    // nodes receive stops growing beyond heartbeats), so that its latency is not the ramp's.
+    let settle_started = Instant::now();
+    if node_targets.len() > 1 {
+        let received = |m: &[BTreeMap<String, f64>]| -> f64 {
+            m.iter()
+                .map(|n| n.get(BUS_RECEIVED).copied().unwrap_or(0.0))
+                .sum()
+        };
+        let mut last = received(&metrics_connected);
+        while settle_started.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            metrics_connected = all_metrics(&node_targets).await;
+            let now = received(&metrics_connected);
+            if now - last < 100.0 {
+                break;
+            }
+            last = now;
+        }
+    }
+    let bus_settle_secs = settle_started.elapsed().as_secs_f64();
+    let p_go = sample_procs(&pids);
+    let redis_go = redis_cpu();
     let mut handshake = new_hist();
     let (mut connected, mut failed, mut admins_ok) = (0u64, 0u64, 0u64);
+    let mut per_node_connected = vec![0u64; visitor_targets.len()];
     let mut errors: Vec<String> = Vec::new();
     let mut ramp_secs: f64 = 0.0;
     for r in &readies {
@@ -633,6 +810,11 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         admins_ok += r["admins"].as_u64().unwrap_or(0);
         ramp_secs = ramp_secs.max(r["connect_secs"].as_f64().unwrap_or(0.0));
         let _ = handshake.add(hist_from_b64(r["handshake"].as_str().unwrap_or_default()));
+        if let Some(per) = r["per_node"].as_array() {
+            for (slot, n) in per_node_connected.iter_mut().zip(per) {
+                *slot += n.as_u64().unwrap_or(0);
+            }
+        }
         if let Some(e) = r["errors"].as_array() {
             errors.extend(e.iter().filter_map(|x| x.as_str().map(str::to_string)));
         }
@@ -643,14 +825,13 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         c.stdin.flush().await?;
     }
     let phase_started = Instant::now();
-    let mut rss_peak = rss_connected.unwrap_or(0);
-    let mut rss_mid: Option<u64> = None;
     let sampler = {
         let dur = opts.duration;
+        let pids = pids.clone();
         async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
-            let mut peak = 0u64;
-            let mut mid = None;
+            let mut peak = vec![0u64; pids.len()];
+            let mut mid: Vec<Option<u64>> = vec![None; pids.len()];
             let start = Instant::now();
             loop {
                 tick.tick().await;
@@ -658,11 +839,11 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
                 if el > dur as f64 {
                     break;
                 }
-                if let Some(p) = spid {
+                for (i, &p) in pids.iter().enumerate() {
                     if let Some(r) = proc_field_kb(p, "VmRSS") {
-                        peak = peak.max(r);
-                        if mid.is_none() && el >= dur as f64 * 0.8 {
-                            mid = Some(r);
+                        peak[i] = peak[i].max(r);
+                        if mid[i].is_none() && el >= dur as f64 * 0.8 {
+                            mid[i] = Some(r);
                         }
                     }
                 }
@@ -671,9 +852,15 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         }
     };
     let (peak, mid) = sampler.await;
-    rss_peak = rss_peak.max(peak);
-    rss_mid = rss_mid.or(mid);
-    let cpu_phase_end = spid.and_then(proc_cpu_secs);
+    let rss_peak: Vec<u64> = peak
+        .iter()
+        .zip(&p_connected.rss)
+        .map(|(p, c)| (*p).max(c.unwrap_or(0)))
+        .collect();
+    let p_phase_end = sample_procs(&pids);
+    let redis_phase_end = redis_cpu();
+    let phase_wall = phase_started.elapsed().as_secs_f64();
+    let metrics_phase_end = all_metrics(&node_targets).await;
     let mut results = Vec::new();
     for c in &mut children {
         results.push(c.expect("RESULT", Duration::from_secs(120)).await?);
@@ -717,8 +904,7 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         }
     }
     let c = |k: &str| sum.get(k).copied().unwrap_or(0);
-    let rss_after = spid.and_then(|p| proc_field_kb(p, "VmRSS"));
-    let cpu_after = spid.and_then(proc_cpu_secs);
+    let p_after = sample_procs(&pids);
 
     // Page views sent: every hello (not resumed) and every page frame written.
     let pv_sent = connected + c("pages_sent") + c("churn_ok");
@@ -749,16 +935,25 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
             "settle_secs": (wait_started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         });
     }
-    let metrics_after = server_metrics(&t).await;
+    let metrics_after = all_metrics(&node_targets).await;
+    // Counters: the increase summed over the nodes; anything else (quantiles, gauges): the
+    // highest node's value. With one node that is the node's own figure.
     let mut server_metrics_json = serde_json::Map::new();
-    for (k, v) in &metrics_after {
-        let before = metrics_before.get(k).copied().unwrap_or(0.0);
-        let delta = if k.ends_with("_total") || k.contains("_total{") {
-            v - before
-        } else {
-            *v
-        };
-        server_metrics_json.insert(k.clone(), json!(delta));
+    for (before, after) in metrics_before.iter().zip(&metrics_after) {
+        for (k, v) in after {
+            let is_counter = k.ends_with("_total") || k.contains("_total{");
+            let value = if is_counter {
+                v - before.get(k).copied().unwrap_or(0.0)
+            } else {
+                *v
+            };
+            let merged = match server_metrics_json.get(k).and_then(Value::as_f64) {
+                Some(prev) if is_counter => prev + value,
+                Some(prev) => prev.max(value),
+                None => value,
+            };
+            server_metrics_json.insert(k.clone(), json!(merged));
+        }
     }
 
     let d = opts.duration as f64;
@@ -768,16 +963,65 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         0.0
     };
     let kib = |x: Option<u64>| x.map(|v| v as f64);
-    let rss_per_conn = match (rss_before, rss_mid.or(rss_connected)) {
+    let held: Vec<Option<u64>> = mid
+        .iter()
+        .zip(&p_connected.rss)
+        .map(|(m, c)| m.or(*c))
+        .collect();
+    let rss_per_conn = match (sum_some(&p_before.rss), sum_some(&held)) {
         (Some(b), Some(h)) if connected > 0 => {
             Some((h as f64 - b as f64) * 1024.0 / connected as f64)
         }
         _ => None,
     };
-    let server_cpu_phase = match (cpu_connected, cpu_phase_end) {
-        (Some(a), Some(b)) => Some((b - a) / d),
+    let total_secs = |a: &[Option<f64>], b: &[Option<f64>]| match (sum_some(a), sum_some(b)) {
+        (Some(a), Some(b)) => Some(round2(b - a)),
         _ => None,
     };
+    // Per node: the visitors it holds, its process, and what it put on the bus.
+    let nodes_json: Vec<Value> = (0..node_list.len().max(pids.len()))
+        .map(|i| {
+            let url = node_list.get(i);
+            let pid = pids.get(i);
+            let rss = |s: &ProcSample| s.rss.get(i).copied().flatten().map(|v| v as f64);
+            let cpu = |s: &ProcSample| s.cpu.get(i).copied().flatten();
+            let m = |v: &[BTreeMap<String, f64>]| v.get(i).cloned().unwrap_or_default();
+            let (mb, ma) = (m(&metrics_before), m(&metrics_after));
+            json!({
+                "url": url,
+                "pid": pid,
+                "admins": url.is_some_and(|u| *u == admin),
+                "visitors_connected": per_node_connected.get(i).copied().unwrap_or(0),
+                "rss_kib": {
+                    "before": rss(&p_before), "connected": rss(&p_connected),
+                    "held": held.get(i).copied().flatten(), "peak": rss_peak.get(i),
+                    "after": rss(&p_after),
+                },
+                "cpu_cores_connect": cores(cpu(&p_before), cpu(&p_connected), connect_elapsed),
+                "cpu_cores_phase": cores(cpu(&p_go), cpu(&p_phase_end), d),
+                "cpu_secs_total": match (cpu(&p_before), cpu(&p_after)) { (Some(a), Some(b)) => Some(round2(b - a)), _ => None },
+                "bus_published": counter_delta(&mb, &ma, BUS_PUBLISHED),
+                "bus_published_bytes": counter_delta(&mb, &ma, BUS_BYTES),
+                "bus_received": counter_delta(&mb, &ma, BUS_RECEIVED),
+                "bus_dropped": counter_delta(&mb, &ma, BUS_DROPPED),
+            })
+        })
+        .collect();
+    // The bus per event: per connection while connecting (hello: presence, joined, page view,
+    // observation), per measured event during the phase.
+    let phase_events = match opts.scenario {
+        Scenario::Pageviews => c("pages_sent"),
+        Scenario::Push => c("push_sent"),
+        Scenario::Churn => c("churn_ok"),
+        Scenario::Idle => 0,
+    };
+    let bus = json!({
+        "connect": bus_json(&metrics_before, &metrics_connected, connected),
+        "phase": bus_json(&metrics_connected, &metrics_phase_end, phase_events),
+        "settle_secs_before_phase": round2(bus_settle_secs),
+        "redis_cpu_cores_connect": cores(redis_before, redis_connected, connect_elapsed),
+        "redis_cpu_cores_phase": cores(redis_go, redis_phase_end, phase_wall),
+    });
     let out = json!({
         "scenario": opts.scenario.name(),
         "label": opts.label,
@@ -818,14 +1062,16 @@ async fn coordinator(opts: Opts) -> anyhow::Result<()> {
         "churn_per_s": (c("churn_ok") as f64 / d).round(),
         "churn_handshake": hist_json(&churn_h),
         "db": db,
-        "server_rss_kib": {"before": kib(rss_before), "connected": kib(rss_connected), "held": kib(rss_mid), "peak": rss_peak, "after": kib(rss_after)},
+        "server_rss_kib": {"before": kib(sum_some(&p_before.rss)), "connected": kib(sum_some(&p_connected.rss)), "held": kib(sum_some(&held)), "peak": rss_peak.iter().sum::<u64>(), "after": kib(sum_some(&p_after.rss))},
         "server_rss_bytes_per_connection": rss_per_conn.map(|x| x.round()),
-        "server_cpu_cores_connect": match (cpu_before, cpu_connected) { (Some(a), Some(b)) if connect_elapsed > 0.0 => Some(((b - a) / connect_elapsed * 100.0).round() / 100.0), _ => None },
-        "server_cpu_cores_phase": server_cpu_phase.map(|x| (x * 100.0).round() / 100.0),
-        "server_cpu_secs_total": match (cpu_before, cpu_after) { (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0), _ => None },
+        "server_cpu_cores_connect": cores(sum_some(&p_before.cpu), sum_some(&p_connected.cpu), connect_elapsed),
+        "server_cpu_cores_phase": cores(sum_some(&p_go.cpu), sum_some(&p_phase_end.cpu), d),
+        "server_cpu_secs_total": total_secs(&p_before.cpu, &p_after.cpu),
         "loadgen_cpu_secs": (loadgen_cpu * 100.0_f64).round() / 100.0,
         "phase_secs": (phase_secs * 10.0).round() / 10.0,
         "server_metrics": server_metrics_json,
+        "nodes": nodes_json,
+        "bus": bus,
         "errors": errors.iter().take(10).collect::<Vec<_>>(),
     });
     print_table(&out);
@@ -970,6 +1216,69 @@ fn print_table(o: &Value) {
             o["server_cpu_cores_connect"], o["server_cpu_cores_phase"], o["loadgen_cpu_secs"]
         ),
     );
+    // Cluster runs: each node, and what the bus carried.
+    if let Some(nodes) = o["nodes"].as_array().filter(|n| n.len() > 1) {
+        for (i, n) in nodes.iter().enumerate() {
+            let r = &n["rss_kib"];
+            row(
+                &format!("node {i}"),
+                format!(
+                    "{} pid {}{}: {} visitors; RSS held {} / peak {} KiB; CPU connect {} / phase {} cores; bus out {} msgs {} B, in {} msgs, dropped {}",
+                    n["url"].as_str().unwrap_or("-"),
+                    n["pid"],
+                    if n["admins"].as_bool() == Some(true) { " (admins)" } else { "" },
+                    n["visitors_connected"],
+                    r["held"],
+                    r["peak"],
+                    n["cpu_cores_connect"],
+                    n["cpu_cores_phase"],
+                    n["bus_published"],
+                    n["bus_published_bytes"],
+                    n["bus_received"],
+                    n["bus_dropped"],
+                ),
+            );
+        }
+    }
+    let bus = &o["bus"];
+    let bus_row = |b: &Value, per: &str| -> String {
+        format!(
+            "{} published ({} B, {} B each), {} received, {} dropped, {} errors; per {per}: {} publishes, {} B, {} received",
+            b["published"],
+            b["published_bytes"],
+            b["bytes_per_publish"],
+            b["received"],
+            b["dropped"],
+            b["publish_errors"],
+            b["publishes_per_event"],
+            b["bytes_per_event"],
+            b["received_per_event"],
+        )
+    };
+    if bus["connect"]["published"].as_f64().unwrap_or(0.0) > 0.0
+        || bus["phase"]["published"].as_f64().unwrap_or(0.0) > 0.0
+    {
+        row(
+            "bus while connecting",
+            bus_row(&bus["connect"], "connection"),
+        );
+        row("bus during the phase", bus_row(&bus["phase"], "event"));
+    }
+    if !bus["redis_cpu_cores_phase"].is_null() {
+        row(
+            "Redis CPU (cores)",
+            format!(
+                "connect {} / phase {}",
+                bus["redis_cpu_cores_connect"], bus["redis_cpu_cores_phase"]
+            ),
+        );
+    }
+    if o["nodes"].as_array().is_some_and(|n| n.len() > 1) {
+        row(
+            "bus settled after ramp",
+            format!("{} s before the phase", bus["settle_secs_before_phase"]),
+        );
+    }
     let m = &o["server_metrics"];
     let q = |name: &str| -> String {
         let key = format!("lookout_writer_commit_latency_seconds{{quantile=\"{name}\"}}");
@@ -1011,7 +1320,9 @@ type Stream = SplitStream<Ws>;
 
 struct Ctx {
     opts: Opts,
-    target: Target,
+    /// Visitor nodes: connection i goes to `targets[i % len]`.
+    targets: Vec<Target>,
+    admin_target: Target,
     sources: Vec<IpAddr>,
     run: String,
     site_key: String,
@@ -1101,7 +1412,7 @@ fn client_config(big: bool) -> WebSocketConfig {
     }
 }
 
-async fn open_ws(ctx: &Ctx, src: IpAddr, path: &str, big: bool) -> anyhow::Result<Ws> {
+async fn open_ws(t: &Target, src: IpAddr, path: &str, big: bool) -> anyhow::Result<Ws> {
     let sock = if src.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -1109,9 +1420,9 @@ async fn open_ws(ctx: &Ctx, src: IpAddr, path: &str, big: bool) -> anyhow::Resul
     };
     sock.bind(SocketAddr::new(src, 0))
         .with_context(|| format!("binding {src}"))?;
-    let stream = sock.connect(ctx.target.addr).await.context("connect")?;
+    let stream = sock.connect(t.addr).await.context("connect")?;
     stream.set_nodelay(true)?;
-    let mut req = format!("ws://{}{path}", ctx.target.host).into_client_request()?;
+    let mut req = format!("ws://{}{path}", t.host).into_client_request()?;
     req.headers_mut()
         .insert("origin", "https://load.test".parse()?);
     req.headers_mut().insert("user-agent", UA.parse()?);
@@ -1120,15 +1431,19 @@ async fn open_ws(ctx: &Ctx, src: IpAddr, path: &str, big: bool) -> anyhow::Resul
     Ok(ws)
 }
 
-/// Opens a visitor socket, says hello and waits for the welcome.
-async fn visitor_handshake(ctx: &Ctx, src: IpAddr, hello: String) -> anyhow::Result<Ws> {
-    let mut ws = open_ws(
-        ctx,
-        src,
-        &format!("/ws/visitor?site={}", ctx.site_key),
-        false,
-    )
-    .await?;
+/// The node of visitor connection `idx` (round-robin over the nodes).
+fn visitor_target(ctx: &Ctx, idx: usize) -> &Target {
+    &ctx.targets[idx % ctx.targets.len()]
+}
+
+/// Opens a visitor socket to node `t`, says hello and waits for the welcome.
+async fn visitor_handshake(
+    ctx: &Ctx,
+    t: &Target,
+    src: IpAddr,
+    hello: String,
+) -> anyhow::Result<Ws> {
+    let mut ws = open_ws(t, src, &format!("/ws/visitor?site={}", ctx.site_key), false).await?;
     ws.send(Message::Text(hello.into())).await?;
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
@@ -1146,7 +1461,8 @@ async fn visitor_handshake(ctx: &Ctx, src: IpAddr, hello: String) -> anyhow::Res
 
 async fn admin_handshake(ctx: &Ctx) -> anyhow::Result<Ws> {
     let src = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let mut ws = open_ws(ctx, src, &format!("/ws/admin?site={}", ctx.site_id), true).await?;
+    let path = format!("/ws/admin?site={}", ctx.site_id);
+    let mut ws = open_ws(&ctx.admin_target, src, &path, true).await?;
     ws.send(Message::Text(
         json!({"type": "auth", "token": ctx.token})
             .to_string()
@@ -1169,7 +1485,11 @@ fn cpu_self() -> f64 {
 async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
     let procs = opts.procs.max(1);
     let ctx = Arc::new(Ctx {
-        target: target(&opts.url)?,
+        targets: parse_urls(&opts.url)?
+            .iter()
+            .map(|u| target(u))
+            .collect::<anyhow::Result<_>>()?,
+        admin_target: target(&admin_url(&opts)?)?,
         sources: parse_sources(&opts.sources)?,
         run: opts.run_id.clone(),
         site_key: opts.site_key.clone().unwrap_or_default(),
@@ -1215,7 +1535,8 @@ async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
 
     // Visitors: connect with bounded concurrency (and an optional rate).
     let connect_started = Instant::now();
-    let (done_tx, mut done_rx) = mpsc::channel::<bool>(1024);
+    // Each handshake reports the node it connected to, or None when it failed.
+    let (done_tx, mut done_rx) = mpsc::channel::<Option<usize>>(1024);
     let sem = Arc::new(Semaphore::new(opts.connect_concurrency.max(1)));
     let per_proc_connect_rate = opts.connect_rate / procs as f64;
     let visitor_period = if opts.scenario == Scenario::Pageviews && !mine.is_empty() {
@@ -1241,7 +1562,8 @@ async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
             visitor_tasks.push(tokio::spawn(async move {
                 let src = ctx.sources[idx % ctx.sources.len()];
                 let started = Instant::now();
-                let res = visitor_handshake(&ctx, src, hello_frame(&ctx.run, "v", idx)).await;
+                let node = visitor_target(&ctx, idx);
+                let res = visitor_handshake(&ctx, node, src, hello_frame(&ctx.run, "v", idx)).await;
                 drop(permit);
                 match res {
                     Ok(ws) => {
@@ -1249,12 +1571,12 @@ async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
                             &mut ctx.handshake.lock().unwrap_or_else(|e| e.into_inner()),
                             started.elapsed().as_micros() as u64,
                         );
-                        let _ = done.send(true).await;
+                        let _ = done.send(Some(idx % ctx.targets.len())).await;
                         run_visitor(ctx, ws, idx, visitor_period, go, stop).await;
                     }
                     Err(e) => {
                         ctx.error(format!("visitor {idx}: {e:#}"));
-                        let _ = done.send(false).await;
+                        let _ = done.send(None).await;
                     }
                 }
             }));
@@ -1262,11 +1584,14 @@ async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
     }
     drop(done_tx);
     let (mut connected, mut failed) = (0u64, 0u64);
-    while let Some(ok) = done_rx.recv().await {
-        if ok {
-            connected += 1;
-        } else {
-            failed += 1;
+    let mut per_node = vec![0u64; ctx.targets.len()];
+    while let Some(res) = done_rx.recv().await {
+        match res {
+            Some(node) => {
+                connected += 1;
+                per_node[node] += 1;
+            }
+            None => failed += 1,
         }
         if (connected + failed) as usize == mine.len() {
             break;
@@ -1275,6 +1600,7 @@ async fn child_main(opts: Opts, me: usize) -> anyhow::Result<()> {
     let connect_secs = connect_started.elapsed().as_secs_f64();
     let ready = json!({
         "connected": connected,
+        "per_node": per_node,
         "failed": failed,
         "admins": admins_ok,
         "connect_secs": connect_secs,
@@ -1531,7 +1857,8 @@ async fn run_churn(ctx: Arc<Ctx>, me: usize, rate: f64, stop: CancellationToken)
                 tasks.spawn(async move {
                     let src = ctx.sources[idx % ctx.sources.len()];
                     let started = Instant::now();
-                    match visitor_handshake(&ctx, src, hello_frame(&ctx.run, "c", idx)).await {
+                    let node = visitor_target(&ctx, idx);
+                    match visitor_handshake(&ctx, node, src, hello_frame(&ctx.run, "c", idx)).await {
                         Ok(ws) => {
                             record(&mut ctx.churn.lock().unwrap_or_else(|e| e.into_inner()), started.elapsed().as_micros() as u64);
                             inc(&ctx.counters.churn_ok);

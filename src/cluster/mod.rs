@@ -33,6 +33,14 @@ pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a sender waits for other nodes to report the tabs a message reached.
 const DELIVERY_WAIT: Duration = Duration::from_millis(500);
 const NODES: &str = "lk:nodes";
+/// How long a command to Redis may take. redis-rs defaults to 500 ms, which a busy node (or a
+/// busy Redis) exceeds for a pipeline of a few hundred messages: the batch was then counted as
+/// failed and the connection dropped although Redis had taken it.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn conn_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT))
+}
 
 fn site_channel(site: &str) -> String {
     format!("lk:s:{site}")
@@ -184,6 +192,9 @@ struct Inner {
     sites: Mutex<HashSet<String>>,
     nodes: Mutex<HashMap<String, std::time::Instant>>,
     waiting: Mutex<HashMap<String, ReplyTx>>,
+    /// The connection for admin sends (kept: opening one per message cost a TCP connect and
+    /// a handshake with Redis each time).
+    direct: Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// Receivers taken by `start`.
     pending_rx: Mutex<Option<Receivers>>,
 }
@@ -195,6 +206,12 @@ type Receivers = (
     mpsc::UnboundedReceiver<SubCmd>,
 );
 
+/// What the bus costs: every message put on it, whichever way it is sent.
+fn count_published(bytes: &[u8]) {
+    metrics::counter!("lookout_cluster_published_total").increment(1);
+    metrics::counter!("lookout_cluster_published_bytes_total").increment(bytes.len() as u64);
+}
+
 /// MessagePack with field names: compact, and robust to optional fields that are skipped.
 fn encode(msg: &Bus) -> Vec<u8> {
     rmp_serde::to_vec_named(msg).unwrap_or_default()
@@ -202,7 +219,13 @@ fn encode(msg: &Bus) -> Vec<u8> {
 
 impl Cluster {
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        use redis::IntoConnectionInfo;
+        // Small messages go out at once: with Nagle's algorithm (redis-rs' default) a reply
+        // could wait for the acknowledgement of the previous write.
+        let info = url
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let (publish, publish_rx) = mpsc::channel(100_000);
         let (sub_cmd, sub_rx) = mpsc::unbounded_channel();
         Ok(Self {
@@ -215,6 +238,7 @@ impl Cluster {
                 sites: Mutex::new(HashSet::new()),
                 nodes: Mutex::new(HashMap::new()),
                 waiting: Mutex::new(HashMap::new()),
+                direct: Mutex::new(None),
                 pending_rx: Mutex::new(Some((publish_rx, sub_rx))),
             }),
         })
@@ -241,8 +265,7 @@ impl Cluster {
 
     fn send(&self, channel: String, msg: &Bus) {
         let bytes = encode(msg);
-        metrics::counter!("lookout_cluster_published_total").increment(1);
-        metrics::counter!("lookout_cluster_published_bytes_total").increment(bytes.len() as u64);
+        count_published(&bytes);
         if self.inner.publish.try_send((channel, bytes)).is_err() {
             metrics::counter!("lookout_cluster_dropped_total").increment(1);
         }
@@ -299,6 +322,26 @@ impl Cluster {
         self.send(site_channel(site), &msg);
     }
 
+    /// The kept connection for direct commands, opened when missing.
+    async fn direct_conn(&self) -> Result<redis::aio::MultiplexedConnection, redis::RedisError> {
+        let kept = self
+            .inner
+            .direct
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(c) = kept {
+            return Ok(c);
+        }
+        let c = self
+            .inner
+            .client
+            .get_multiplexed_async_connection_with_config(&conn_config())
+            .await?;
+        *self.inner.direct.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
     /// Asks the other nodes to deliver a message to their tabs of the target; returns the tabs
     /// they reached (waits at most `DELIVERY_WAIT`).
     pub async fn deliver_remote(
@@ -325,15 +368,21 @@ impl Cluster {
             frame: frame.into(),
         };
         // PUBLISH answers how many subscribers got it: that many replies (less this node) to wait for.
+        let bytes = encode(&msg);
+        count_published(&bytes);
         let receivers: Result<i64, redis::RedisError> = async {
-            let mut conn = self.inner.client.get_multiplexed_async_connection().await?;
+            let mut conn = self.direct_conn().await?;
             redis::cmd("PUBLISH")
                 .arg(site_channel(site))
-                .arg(encode(&msg))
+                .arg(bytes)
                 .query_async(&mut conn)
                 .await
         }
         .await;
+        if receivers.is_err() {
+            // Open a fresh connection next time.
+            *self.inner.direct.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         let expected = receivers.map(|n| (n - 1).max(0) as usize).unwrap_or(0);
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
@@ -419,38 +468,58 @@ async fn forward_hub_events(cluster: Cluster, mut rx: mpsc::Receiver<HubEvent>) 
     }
 }
 
+/// Most messages sent to Redis in one pipeline.
+const PUBLISH_BATCH: usize = 512;
+
+/// Sends the queued messages to Redis in order, as pipelines of everything queued at the time
+/// (up to `PUBLISH_BATCH`): one PUBLISH per round trip could not keep up with a busy node
+/// (during a ramp of 2,000 visitors/s presence reached the other nodes ~15 s late), a
+/// pipeline costs one round trip and one write for the whole batch.
 async fn publisher(
     cluster: Cluster,
     mut rx: mpsc::Receiver<(String, Vec<u8>)>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut batch: Vec<(String, Vec<u8>)> = Vec::with_capacity(PUBLISH_BATCH);
     loop {
-        let (channel, bytes) = tokio::select! {
+        let first = tokio::select! {
             m = rx.recv() => match m { Some(m) => m, None => return },
             _ = stop.cancelled() => return,
         };
+        batch.clear();
+        batch.push(first);
+        while batch.len() < PUBLISH_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
         if conn.is_none() {
             conn = cluster
                 .inner
                 .client
-                .get_multiplexed_async_connection()
+                .get_multiplexed_async_connection_with_config(&conn_config())
                 .await
                 .ok();
         }
         let Some(c) = conn.as_mut() else {
-            // Redis is down: this message is lost for the others; presence is republished
+            // Redis is down: these messages are lost for the others; presence is republished
             // in full when the bus comes back.
-            metrics::counter!("lookout_cluster_publish_errors_total").increment(1);
+            metrics::counter!("lookout_cluster_publish_errors_total").increment(batch.len() as u64);
             continue;
         };
-        let sent: Result<i64, _> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(bytes)
-            .query_async(c)
-            .await;
+        let mut pipe = redis::pipe();
+        for (channel, bytes) in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(channel)
+                .arg(bytes.as_slice())
+                .ignore();
+        }
+        let sent: Result<(), _> = pipe.query_async(c).await;
+        metrics::counter!("lookout_cluster_publish_batches_total").increment(1);
         if sent.is_err() {
-            metrics::counter!("lookout_cluster_publish_errors_total").increment(1);
+            metrics::counter!("lookout_cluster_publish_errors_total").increment(batch.len() as u64);
             conn = None;
         }
     }

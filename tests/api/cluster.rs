@@ -619,3 +619,53 @@ async fn expect_frame_within(ws: &mut Ws, kind: &str, wait: Duration) -> Value {
         }
     }
 }
+
+/// A burst of page views on one node reaches an admin on another complete and in order (the
+/// publisher sends what is queued as one pipeline), and consecutive sends from that admin each
+/// reach the visitor on the first node (the kept connection for sends).
+#[tokio::test]
+async fn a_burst_crosses_the_bus_complete_and_in_order_and_sends_keep_working() {
+    let Some(redis) = redis_url() else {
+        return;
+    };
+    let Some(db) = fresh_postgres().await else {
+        return;
+    };
+    let mut settings = test_settings(&db);
+    settings.redis_url = Some(Secret(redis.clone()));
+    // The burst is one visitor's: let it send faster than a browser may.
+    settings.limits.max_frames_per_second = 1000;
+    let a = spawn_with(settings, Backend::Postgres, None).await;
+    let b = node(&db, &redis).await;
+    let (owner, site) = a.owner_with_site("owner@shop.test").await;
+    let (mut admin_b, _) = b.admin(&site.id, &owner.token).await;
+    wait_for_subscribers(&redis, &site.id, 1).await;
+    let (mut v, _) = a
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
+        .await;
+    wait_for_subscribers(&redis, &site.id, 2).await;
+    expect_frame(&mut admin_b, "pageview").await;
+
+    const BURST: usize = 300;
+    for i in 0..BURST {
+        send(
+            &mut v,
+            json!({"type": "page", "url": format!("https://shop.test/burst/{i}")}),
+        )
+        .await;
+    }
+    for i in 0..BURST {
+        let pv = expect_frame(&mut admin_b, "pageview").await;
+        assert_eq!(pv["url"], format!("https://shop.test/burst/{i}"), "{pv}");
+    }
+
+    for r in 0..3 {
+        send(&mut admin_b, json!({"type": "send", "ref": r, "to": {"visitor": "visitor-0001"}, "message": {"title": format!("Hello {r}")}})).await;
+        let sent = expect_frame(&mut admin_b, "sent").await;
+        assert_eq!(sent["delivered"], 1, "{sent}");
+        assert_eq!(
+            expect_frame(&mut v, "message").await["title"],
+            format!("Hello {r}")
+        );
+    }
+}
