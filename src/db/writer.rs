@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Backend, Db};
 
 pub const PUSHBACK_TIMEOUT: Duration = Duration::from_secs(2);
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// SQLite: most rows per multi-row statement (a power of two, see `sqlite_chunk`).
+const ROWS_PER_STATEMENT: usize = 1_024;
 /// While a backlog is queued, a batch may take up to this many times the configured size.
 const BACKLOG_FACTOR: usize = 5;
 
@@ -758,7 +759,7 @@ async fn insert_rows(
         Backend::Sqlite => {
             let mut start = 0;
             while start < rows {
-                let end = (start + ROWS_PER_STATEMENT).min(rows);
+                let end = start + sqlite_chunk(rows - start);
                 let sql = format!(
                     "insert into {target} values {} {suffix}",
                     sqlite_placeholders(end - start, cols.len())
@@ -1050,6 +1051,15 @@ fn pg_int_array(values: &[Option<i64>]) -> String {
     s
 }
 
+/// Rows for the next SQLite statement: the largest power of two up to `ROWS_PER_STATEMENT`, so
+/// that a table is written with at most 11 distinct statements, all kept prepared in the
+/// connection's statement cache (a statement of each exact row count would be parsed again for
+/// nearly every batch).
+fn sqlite_chunk(remaining: usize) -> usize {
+    let r = remaining.clamp(1, ROWS_PER_STATEMENT);
+    1 << (usize::BITS - 1 - r.leading_zeros())
+}
+
 /// `(?,?),(?,?)…` for `rows` rows of `cols` columns.
 fn sqlite_placeholders(rows: usize, cols: usize) -> String {
     let mut one = String::with_capacity(cols * 2 + 1);
@@ -1073,7 +1083,44 @@ fn sqlite_placeholders(rows: usize, cols: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{pg_int_array, pg_text_array, sqlite_placeholders};
+    use super::{copy_binary, pg_int_array, pg_text_array, sqlite_chunk, sqlite_placeholders, Col};
+
+    #[test]
+    fn sqlite_chunks_are_powers_of_two_up_to_the_limit() {
+        assert_eq!(sqlite_chunk(1), 1);
+        assert_eq!(sqlite_chunk(3), 2);
+        assert_eq!(sqlite_chunk(1_000), 512);
+        assert_eq!(sqlite_chunk(1_024), 1_024);
+        assert_eq!(sqlite_chunk(50_000), 1_024);
+        let mut sizes = std::collections::BTreeSet::new();
+        for n in 1..5_000 {
+            let (mut left, mut parts) = (n, 0);
+            while left > 0 {
+                let c = sqlite_chunk(left);
+                sizes.insert(c);
+                left -= c;
+                parts += 1;
+            }
+            assert!(parts <= n / 1_024 + 11, "{n} rows in {parts} statements");
+        }
+        assert_eq!(sizes.len(), 11);
+    }
+
+    #[test]
+    fn copy_binary_writes_header_rows_nulls_and_trailer() {
+        let cols = [
+            Col::Text(vec![Some("a\tb"), None]),
+            Col::Int(vec![Some(-2), None]),
+        ];
+        let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        want.extend_from_slice(&[0, 2, 0, 0, 0, 3, b'a', b'\t', b'b']);
+        want.extend_from_slice(&[0, 0, 0, 8]);
+        want.extend_from_slice(&(-2i64).to_be_bytes());
+        want.extend_from_slice(&[0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        want.extend_from_slice(&[0xff, 0xff]);
+        assert_eq!(copy_binary(&cols), want);
+    }
 
     #[test]
     fn sqlite_placeholders_are_anonymous_rows_of_columns() {
