@@ -325,16 +325,29 @@ pub async fn visitors(
     let cursor = Cursor::decode(page.cursor.as_deref())?;
     let mut f = Filter::default();
     f.push("site_id = ?", vec![text(&access.site_id)]);
+    // The index is on the minute of the last activity (`last_active = last_seen / 60000`, see
+    // the migration `writer_hot_updates`): each bound on `last_seen` also bounds that minute,
+    // and ordering by minute first gives the same order as by `last_seen`.
+    if let Some(from) = w.from {
+        f.push("last_active >= ?", vec![int(from / LAST_ACTIVE_MS)]);
+    }
+    if let Some(to) = w.to {
+        f.push(
+            "last_active <= ?",
+            vec![int(to.saturating_sub(1) / LAST_ACTIVE_MS)],
+        );
+    }
     window(&mut f, "last_seen", w.from, w.to);
     if let Some(u) = q.user_id {
         f.push("user_id = ?", vec![text(u)]);
     }
     if let Some(c) = &cursor {
+        f.push("last_active <= ?", vec![int(c.at / LAST_ACTIVE_MS)]);
         keyset(&mut f, "last_seen", "visitor_id", false, c)?;
     }
     let sql = format!(
         "select visitor_id, user_id, traits, first_seen, last_seen, device, browser, os from visitor \
-         where {} order by last_seen desc, visitor_id desc limit {}",
+         where {} order by last_active desc, last_seen desc, visitor_id desc limit {}",
         f.where_sql(),
         w.limit + 1
     );
@@ -517,6 +530,8 @@ pub struct Stats {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+/// The unit of `visitor.last_active`.
+const LAST_ACTIVE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Totals, top pages and referrers, and a time series over the range.

@@ -8,9 +8,12 @@ pub mod writer;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -21,10 +24,22 @@ pub enum Backend {
     Postgres,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// On Postgres, how the batching writer opens its own native connection (COPY and binary
+    /// array parameters are not available through `sqlx::Any`).
+    pg_options: Option<Arc<PgConnectOptions>>,
+}
+
+impl std::fmt::Debug for Db {
+    // Not derived: the connect options hold the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Db {
@@ -46,6 +61,12 @@ impl Db {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
         };
         let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
+        let pg_options = match backend {
+            Backend::Postgres => Some(Arc::new(
+                PgConnectOptions::from_str(&url).context("parsing DATABASE_URL")?,
+            )),
+            Backend::Sqlite => None,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -74,7 +95,11 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.context("applying migrations")?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            pg_options,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -83,6 +108,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A native Postgres connection outside the pool, for the batching writer; None on SQLite.
+    pub(crate) async fn connect_pg(&self) -> Option<Result<PgConnection, sqlx::Error>> {
+        let options = self.pg_options.as_ref()?;
+        Some(options.connect().await)
     }
 
     /// `column` starts with a bound prefix, written so that the (site_id, url, at) index serves it

@@ -2028,3 +2028,166 @@ on_both_databases!(
         assert_eq!(stats["pageviews"], expected_pages.len());
     }
 );
+
+on_both_databases!(
+    visitors_within_one_minute_keep_their_order_bounds_and_paging,
+    |app: TestApp| async move {
+        // The visitor list is indexed by the minute of the last activity; within one minute
+        // the exact time still orders, bounds and pages.
+        let (owner, site) = app.owner_with_site("owner@example.com").await;
+        let t0 = ms("2026-03-03T12:00:00Z");
+        let seconds = [5i64, 10, 10, 30, 59, 60, 61];
+        let records = seconds.iter().enumerate().map(|(i, s)| {
+            let v = format!("visitor-{i}");
+            Record::Pageview(pageview(
+                &site.id,
+                &v,
+                &format!("session-{i}"),
+                "https://shop.test/",
+                t0 + s * 1000,
+            ))
+        });
+        submit(&app, records).await;
+        let base = format!("/api/sites/{}/visitors", site.id);
+        app.wait_for_items(&base, &owner.token, seconds.len()).await;
+        let expected = [
+            "visitor-6",
+            "visitor-5",
+            "visitor-4",
+            "visitor-3",
+            "visitor-2",
+            "visitor-1",
+            "visitor-0",
+        ];
+        let body = list(&app, &format!("{base}?limit=100"), &owner.token).await;
+        assert_eq!(field(&body, "visitor"), expected);
+        let paged: Vec<String> = walk(&app, &format!("{base}?limit=1"), &owner.token)
+            .await
+            .iter()
+            .map(|i| i["visitor"].as_str().expect("visitor").to_string())
+            .collect();
+        assert_eq!(paged, expected, "one per page, same order");
+        let at = |s: i64| enc(&iso(t0 + s * 1000));
+        let body = list(
+            &app,
+            &format!("{base}?from={}&to={}", at(10), at(60)),
+            &owner.token,
+        )
+        .await;
+        assert_eq!(
+            field(&body, "visitor"),
+            ["visitor-4", "visitor-3", "visitor-2", "visitor-1"],
+            "from inclusive, to exclusive, to the millisecond"
+        );
+        let body = list(
+            &app,
+            &format!("{base}?from={}&to={}", at(11), at(61)),
+            &owner.token,
+        )
+        .await;
+        assert_eq!(
+            field(&body, "visitor"),
+            ["visitor-5", "visitor-4", "visitor-3"]
+        );
+        // A later page view moves a visitor to the top.
+        submit(
+            &app,
+            [Record::Pageview(pageview(
+                &site.id,
+                "visitor-0",
+                "session-0",
+                "https://shop.test/later",
+                t0 + 62_000,
+            ))],
+        )
+        .await;
+        let body = wait_until(&app, &base, &owner.token, |b| {
+            b["items"][0]["visitor"] == "visitor-0"
+        })
+        .await;
+        assert_eq!(body["items"][0]["last_seen"], iso(t0 + 62_000));
+        assert_eq!(body["items"][0]["first_seen"], iso(t0 + 5_000));
+    }
+);
+
+on_both_databases!(
+    the_writer_stores_any_text_exactly_and_nul_as_a_replacement_character,
+    |app: TestApp| async move {
+        // Postgres takes page views and events through binary COPY and visitors through binary
+        // arrays: tabs, newlines, backslashes, quotes and any Unicode come back unchanged; NUL,
+        // which Postgres text cannot hold, becomes U+FFFD instead of failing the batch.
+        let (owner, site) = app.owner_with_site("owner@example.com").await;
+        let t0 = ms("2026-03-03T12:00:00Z");
+        let odd = "tab\there\nnew\r\nline \\ back\\slash \"quoted\" 'single' {a,b} NULL \\N é 漢字 🚗 \u{7f}";
+        let url = format!("https://shop.test/p?q={}", enc(odd));
+        let mut row = pageview(&site.id, "visitor-odd", "session-odd", &url, t0);
+        row.title = Some(odd.to_string());
+        row.referrer = Some(format!("https://other.test/\\x\t{}", "y"));
+        let mut nul = pageview(
+            &site.id,
+            "visitor-odd",
+            "session-odd",
+            "https://shop.test/n",
+            t0 + 1,
+        );
+        nul.title = Some("a\0b".into());
+        submit(
+            &app,
+            [
+                Record::Pageview(row),
+                Record::Pageview(nul),
+                Record::Event(EventRow {
+                    site_id: site.id.clone(),
+                    visitor_id: "visitor-odd".into(),
+                    session_id: "session-odd".into(),
+                    tab_id: "tab\t1".into(),
+                    name: "odd event".into(),
+                    props: json!({ "text": odd, "nul": "x\u{0}y" }).to_string(),
+                    url: Some(url.clone()),
+                    at: t0 + 2,
+                }),
+                Record::Identify(IdentifyRow {
+                    site_id: site.id.clone(),
+                    visitor_id: "visitor-odd".into(),
+                    user_id: Some("user\t\\1".into()),
+                    traits: json!({ "name": odd, "k\u{0}": "v\u{0}" }).to_string(),
+                    at: t0 + 3,
+                }),
+            ],
+        )
+        .await;
+        let pv_path = format!("/api/sites/{}/pageviews", site.id);
+        let body = app.wait_for_items(&pv_path, &owner.token, 2).await;
+        let items = body["items"].as_array().expect("items");
+        let pg = matches!(app.backend, helpers::Backend::Postgres);
+        if pg {
+            assert_eq!(items[0]["title"], "a\u{FFFD}b");
+        }
+        assert_eq!(items[1]["title"], odd);
+        assert_eq!(items[1]["url"], url);
+        assert_eq!(items[1]["referrer"], "https://other.test/\\x\ty");
+        let ev = app
+            .wait_for_items(&format!("/api/sites/{}/events", site.id), &owner.token, 1)
+            .await;
+        assert_eq!(ev["items"][0]["props"]["text"], odd);
+        assert_eq!(
+            ev["items"][0]["props"]["nul"], "x\u{0}y",
+            "JSON keeps NUL escaped"
+        );
+        assert_eq!(ev["items"][0]["tab"], "tab\t1");
+        assert_eq!(ev["items"][0]["name"], "odd event");
+        let profile = wait_until(
+            &app,
+            &format!("/api/sites/{}/visitors/visitor-odd", site.id),
+            &owner.token,
+            |b| b["user_id"].is_string(),
+        )
+        .await;
+        assert_eq!(profile["user_id"], "user\t\\1");
+        assert_eq!(profile["traits"]["name"], odd);
+        if pg {
+            assert_eq!(profile["traits"]["k\u{FFFD}"], "v\u{FFFD}", "{profile}");
+        }
+        assert_eq!(profile["pageviews"], 2);
+    }
+);
