@@ -957,8 +957,10 @@ impl Hub {
         let mut reached = Vec::new();
         // One visitor is looked up directly instead of scanning the site under its lock.
         let candidates: Box<dyn Iterator<Item = &mut LiveVisitor>> = match selector {
-            Selector::Visitor(id) => Box::new(st.visitors.get_mut(id).into_iter()),
-            _ => Box::new(st.visitors.values_mut()),
+            Selector::Visitor(id) => {
+                Box::new(st.visitors.get_mut(id).into_iter().map(|v| &mut **v))
+            }
+            _ => Box::new(st.visitors.values_mut().map(|v| &mut **v)),
         };
         for v in candidates {
             let visitor_match = match &selector {
@@ -1541,9 +1543,9 @@ mod tests {
     #[tokio::test]
     async fn a_message_to_one_visitor_reaches_all_its_tabs_and_only_them() {
         let hub = Hub::new(Duration::from_millis(10));
-        let (_a1, mut rx_a1) = hub.connect_tab(tab("visitor-1", "tab-1"));
-        let (_a2, mut rx_a2) = hub.connect_tab(tab("visitor-1", "tab-2"));
-        let (_b, mut rx_b) = hub.connect_tab(tab("visitor-2", "tab-3"));
+        let (_a1, rx_a1) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        let (_a2, rx_a2) = hub.connect_tab(tab("visitor-1", "tab-2"));
+        let (_b, rx_b) = hub.connect_tab(tab("visitor-2", "tab-3"));
         let frame = Utf8Bytes::from_static("{}");
         let reached = hub.deliver("site", Selector::Visitor("visitor-1"), "m1", &frame);
         assert_eq!(reached.len(), 2);
@@ -1640,8 +1642,8 @@ mod tests {
     #[tokio::test]
     async fn messages_reach_only_the_selected_tabs_and_acks_only_count_for_delivered_ones() {
         let hub = Hub::new(Duration::from_millis(10));
-        let (g1, mut rx1) = hub.connect_tab(tab("visitor-1", "tab-1"));
-        let (_g2, mut rx2) = hub.connect_tab(tab("visitor-2", "tab-2"));
+        let (g1, rx1) = hub.connect_tab(tab("visitor-1", "tab-1"));
+        let (_g2, rx2) = hub.connect_tab(tab("visitor-2", "tab-2"));
         let frame = Utf8Bytes::from_static("{}");
         let reached = hub.deliver("site", Selector::Tab("tab-1"), "m1", &frame);
         assert_eq!(reached.len(), 1);
