@@ -4,7 +4,7 @@ use lookout::startup::Application;
 
 // jemalloc: the live path allocates many short-lived strings and JSON frames per page view;
 // measured in docs/PERFORMANCE.md (less CPU per page view than glibc malloc).
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

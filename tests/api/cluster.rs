@@ -117,18 +117,24 @@ async fn a_visitor_on_one_node_is_live_for_an_admin_on_another() {
     assert_eq!(health["redis"], "ok");
 }
 
+/// One visitor with a tab on node 1 and a tab on node 3 of `nodes`.
+async fn visitor_on_nodes_1_and_3(nodes: &[TestApp]) -> (Account, Site, Ws, Ws) {
+    let (owner, site) = nodes[0].owner_with_site("owner@shop.test").await;
+    let (t1, _) = nodes[0]
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
+        .await;
+    let (t3, _) = nodes[2]
+        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00003", URL)
+        .await;
+    (owner, site, t1, t3)
+}
+
 #[tokio::test]
 async fn a_send_reaches_tabs_on_every_node_and_counts_them_all() {
     let Some((nodes, _, redis)) = cluster(3).await else {
         return;
     };
-    let (owner, site) = nodes[0].owner_with_site("owner@shop.test").await;
-    let (mut t1, _) = nodes[0]
-        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
-        .await;
-    let (mut t3, _) = nodes[2]
-        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00003", URL)
-        .await;
+    let (owner, site, mut t1, mut t3) = visitor_on_nodes_1_and_3(&nodes).await;
     let (mut admin, _) = nodes[1].admin(&site.id, &owner.token).await;
     wait_for_subscribers(&redis, &site.id, 3).await;
 
@@ -180,13 +186,7 @@ async fn erasing_a_visitor_on_one_node_closes_their_tabs_on_every_node() {
     let Some((nodes, _, redis)) = cluster(3).await else {
         return;
     };
-    let (owner, site) = nodes[0].owner_with_site("owner@shop.test").await;
-    let (mut t1, _) = nodes[0]
-        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00001", URL)
-        .await;
-    let (mut t3, _) = nodes[2]
-        .visitor(&site.key, "visitor-0001", "session-0001", "tab-00003", URL)
-        .await;
+    let (owner, site, mut t1, mut t3) = visitor_on_nodes_1_and_3(&nodes).await;
     let (mut kept, _) = nodes[2]
         .visitor(&site.key, "visitor-0002", "session-0002", "tab-00004", URL)
         .await;
