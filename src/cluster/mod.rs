@@ -516,7 +516,11 @@ async fn publisher(
                 .arg(bytes.as_slice())
                 .ignore();
         }
+        let started = std::time::Instant::now();
         let sent: Result<(), _> = pipe.query_async(c).await;
+        // What a message made meanwhile waits for, at most: the next pipeline goes out after it.
+        metrics::histogram!("lookout_cluster_publish_seconds")
+            .record(started.elapsed().as_secs_f64());
         metrics::counter!("lookout_cluster_publish_batches_total").increment(1);
         if sent.is_err() {
             metrics::counter!("lookout_cluster_publish_errors_total").increment(batch.len() as u64);

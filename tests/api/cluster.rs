@@ -658,6 +658,15 @@ async fn a_burst_crosses_the_bus_complete_and_in_order_and_sends_keep_working() 
         let pv = expect_frame(&mut admin_b, "pageview").await;
         assert_eq!(pv["url"], format!("https://shop.test/burst/{i}"), "{pv}");
     }
+    // The publisher's round trips are visible to operators.
+    let (status, metrics) = a.request("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = metrics.as_str().unwrap_or_default();
+    let round_trips = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lookout_cluster_publish_seconds_count "))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert!(round_trips.is_some_and(|n| n >= 1.0), "{round_trips:?}");
 
     for r in 0..3 {
         send(&mut admin_b, json!({"type": "send", "ref": r, "to": {"visitor": "visitor-0001"}, "message": {"title": format!("Hello {r}")}})).await;
