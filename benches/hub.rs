@@ -10,6 +10,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use lookout::live::hub::{snapshot_frame, Hub, Nav, Selector, TabInfo};
 use tokio::sync::mpsc::Receiver;
 
+mod common;
+
 fn tab(i: usize) -> TabInfo {
     TabInfo {
         site_id: "site".into(),
@@ -189,10 +191,7 @@ fn connect(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20);
+    config = common::quick(20);
     targets = fanout, connect
 }
 criterion_main!(benches);

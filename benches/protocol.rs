@@ -7,7 +7,8 @@ use lookout::live::protocol::{
     VisitorFrame,
 };
 use std::hint::black_box;
-use std::time::Duration;
+
+mod common;
 
 const HELLO: &str = r#"{"type":"hello","visitor":"v-0123456789abcdef","session":"s-0123456789abcdef","tab":"t-0123456789abcdef","url":"https://shop.example.com/cars/bmw/3-series?utm_source=newsletter&utm_medium=email","title":"BMW 3 Series – Example Motors","referrer":"https://www.google.com/search?q=bmw+3+series","lang":"en-GB","screen":"1920x1080","tz":"Europe/London","resume":false}"#;
 const PAGE: &str = r#"{"type":"page","url":"https://shop.example.com/cars/bmw/3-series/320d-touring?color=blue","title":"BMW 320d Touring – Example Motors","referrer":"https://shop.example.com/cars/bmw/3-series"}"#;
@@ -68,10 +69,7 @@ fn parse(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30);
+    config = common::quick(30);
     targets = parse
 }
 criterion_main!(benches);

@@ -3,12 +3,13 @@
 //! database exactly as the service loads them.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lookout::db::{now_ms, Db};
 use lookout::targeting::{Engine, Item, Obs};
 use serde_json::{json, Value};
+
+mod common;
 
 const SITE: &str = "bench-site";
 
@@ -182,10 +183,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20);
+    config = common::quick(20);
     targets = bench
 }
 criterion_main!(benches);
